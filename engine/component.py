@@ -1,0 +1,104 @@
+"""The ``Component`` base class users subclass, as in Plugboard's component API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, NotRequired, TypedDict
+
+from .io import IO
+from .resources import Resource
+
+__all__ = ["Component", "ComponentArgsDict"]
+
+
+class ComponentArgsDict(TypedDict):
+    """The keyword arguments every component accepts (``**kwargs: Unpack[ComponentArgsDict]``)."""
+
+    name: str
+    initial_values: NotRequired[Mapping[str, Iterable[Any]] | None]
+    parameters: NotRequired[Mapping[str, Any] | None]
+    resources: NotRequired[Resource | Mapping[str, Any] | None]
+
+
+# Attribute names the engine or the base class owns; a port with one of these names would
+# overwrite it (or be overwritten), so IO declarations that use them are refused.
+_RESERVED = frozenset(
+    {"name", "io", "parameters", "initial_values", "resources", "init", "step", "destroy", "exports"}
+)
+
+
+class Component:
+    """A step function with declared inputs and outputs.
+
+    Subclasses declare ``io = IO(inputs=[...], outputs=[...])`` and ``async def step()``;
+    they read inputs as attributes (``self.x``) and set outputs as attributes (``self.y = …``).
+    ``init()`` runs before the first step and ``destroy()`` after the last, also on failure.
+    A component with no inputs steps until it calls ``await self.io.close()``.
+    """
+
+    io: ClassVar[IO] = IO()
+    resources: Resource = Resource()
+    exports: ClassVar[list[str] | None] = None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Component:
+        self = super().__new__(cls)
+        # Kept so a recorder can store how the component was built (its class path and args)
+        # without asking every subclass to forward its own arguments.
+        self.__dict__["_tapeflow_args"] = dict(kwargs)
+        return self
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("io")
+        if isinstance(declared, IO):
+            clash = sorted(_RESERVED & set(declared.inputs + declared.outputs))
+            if clash:
+                raise ValueError(
+                    f"{cls.__qualname__}: port name {clash[0]!r} is reserved by Component; "
+                    "rename the port"
+                )
+        if "resources" in cls.__dict__ and not isinstance(cls.__dict__["resources"], Resource):
+            cls.resources = Resource.coerce(cls.__dict__["resources"])
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        initial_values: Mapping[str, Iterable[Any]] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        resources: Resource | Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{type(self).__qualname__}: name must be a non-empty string, got {name!r}")
+        self.name = name
+        self.io = type(self).io.copy()
+        self.initial_values: dict[str, list[Any]] = {
+            port: list(values) for port, values in (initial_values or {}).items()
+        }
+        self.own_parameters: dict[str, Any] = dict(parameters or {})
+        # The process merges its own parameters under these when it starts.
+        self.parameters: dict[str, Any] = dict(self.own_parameters)
+        class_resources = type(self).resources
+        self.resources = Resource.coerce(resources, base=class_resources) if resources is not None else class_resources
+
+    @property
+    def class_path(self) -> str:
+        cls = type(self)
+        return f"{cls.__module__}.{cls.__qualname__}"
+
+    @property
+    def init_args(self) -> dict[str, Any]:
+        """The keyword arguments this component was constructed with."""
+        return dict(self.__dict__.get("_tapeflow_args", {}))
+
+    async def init(self) -> None:
+        """Runs once before the first step."""
+
+    async def step(self) -> None:
+        """Runs once per set of input values (or repeatedly, for a component with no inputs)."""
+
+    async def destroy(self) -> None:
+        """Runs once after the last step, also when the process failed."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"

@@ -1,0 +1,90 @@
+"""The one exception tree of tapeflow.
+
+Every error tapeflow raises on purpose derives from :class:`TapeflowError`, and every message
+reads ``<where>: <what is wrong>; <what would be right>``::
+
+    TapeflowError
+    ├── UserError                  the model or the command is wrong; the CLI prints one line, exits 2
+    │   ├── ModelError             the wiring or arguments of a model (all problems at once)
+    │   ├── ConfigError            a YAML model file (all problems at once, with file:line:col)
+    │   ├── ResourceError          a resource quantity that does not parse
+    │   ├── NotAvailableError      a feature that needs an extra (ray, zmq) that is not here
+    │   └── OutputNotSetError      a step ended without setting a declared output
+    └── ComponentError             a component's init/step/destroy raised; the CLI exits 1
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ComponentError",
+    "ConfigError",
+    "ModelError",
+    "NotAvailableError",
+    "OutputNotSetError",
+    "Problem",
+    "ResourceError",
+    "TapeflowError",
+    "UserError",
+]
+
+
+class TapeflowError(Exception):
+    """Root of every error tapeflow raises on purpose."""
+
+
+class UserError(TapeflowError):
+    """Something the user wrote or asked for is wrong; fixing it is the user's move."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One validation problem.
+
+    ``path`` locates it in the model's data (``("connectors", 2, "target")``) so that a YAML
+    loader can turn it into ``file:line:col``; ``message`` is the whole human line.
+    """
+
+    message: str
+    path: tuple[str | int, ...] = ()
+
+
+class ModelError(UserError):
+    """A model is wired or configured wrongly; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(p.message for p in self.problems))
+
+
+class ConfigError(UserError):
+    """A model file is malformed or invalid; each line starts with ``file:line:col``."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = list(lines)
+        super().__init__("\n".join(self.lines))
+
+
+class ResourceError(UserError, ValueError):
+    """A resource quantity that is neither a number nor a Kubernetes-style quantity."""
+
+
+class NotAvailableError(UserError):
+    """A feature that needs something not installed (an extra) or not built yet."""
+
+
+class OutputNotSetError(UserError):
+    """A step finished without ever setting one of the component's declared outputs."""
+
+
+class ComponentError(TapeflowError):
+    """A component's code raised; the original exception is ``__cause__``.
+
+    ``component`` is the component's name, ``step`` the step index (``None`` for init/destroy).
+    """
+
+    def __init__(self, message: str, *, component: str, step: int | None) -> None:
+        super().__init__(message)
+        self.component = component
+        self.step = step

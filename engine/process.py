@@ -1,0 +1,257 @@
+"""Processes: build the channels of a wired model and run every component to completion."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+from .channel import DEFAULT_CAPACITY, Inbox
+from .component import Component
+from .connector import Connector
+from .errors import ComponentError, TapeflowError
+from .stepping import InputFeed, OutputFeed, StepCounter, run_plain, run_stamped
+from .tap import ChannelInfo, ComponentInfo, RunInfo, Tap
+from .wiring import Wiring, check_wiring
+
+__all__ = ["LocalProcess", "Process"]
+
+
+class Process:
+    """Components and connectors, checked as a whole when built, run with ``run()``.
+
+    Use as ``async with process: await process.run()``; ``init()`` and ``destroy()`` may also
+    be called by hand. ``tap`` (see ``tapeflow.engine.tap``) hears every message and step.
+    """
+
+    kind: ClassVar[str] = "abstract"
+
+    def __init__(
+        self,
+        components: Iterable[Component],
+        connectors: Iterable[Connector] = (),
+        *,
+        name: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        tap: Tap | None = None,
+        capacity: int = DEFAULT_CAPACITY,
+    ) -> None:
+        self.name = name or type(self).__name__
+        self.parameters: dict[str, Any] = dict(parameters or {})
+        self.connectors: list[Connector] = list(connectors)
+        component_list = list(components)
+        self._wiring: Wiring = check_wiring(component_list, self.connectors)
+        self.components: dict[str, Component] = self._wiring.components
+        self.tap = tap
+        self.capacity = capacity
+        # Set by a config loader so a recorder can store the model as it was written.
+        self.config: dict[str, Any] | None = None
+        self.status = "created"
+        self.step_counts: dict[str, int] = {}
+        self._counters: dict[str, StepCounter] = {}
+        self._initialised: list[Component] = []
+        self._destroyed = False
+
+    @property
+    def channel_kind(self) -> str:
+        kinds = sorted({c.kind for c in self.connectors})
+        return ",".join(kinds) if kinds else "none"
+
+    def run_info(self) -> RunInfo:
+        names = list(self.components)
+        return RunInfo(
+            process_name=self.name,
+            process_kind=self.kind,
+            channel_kind=self.channel_kind,
+            components=[
+                ComponentInfo(
+                    id=i,
+                    name=c.name,
+                    class_path=c.class_path,
+                    args=c.init_args,
+                    inputs=c.io.inputs,
+                    outputs=c.io.outputs,
+                    resources=c.resources.to_dict(),
+                    initial_values={k: list(v) for k, v in c.initial_values.items()},
+                    parameters=dict(c.parameters),
+                )
+                for i, c in enumerate(self.components[n] for n in names)
+            ],
+            channels=[
+                ChannelInfo(
+                    id=e.index,
+                    source_component=e.source.component,
+                    source_port=e.source.port,
+                    target_component=e.target.component,
+                    target_port=e.target.port,
+                    kind=e.connector.kind,
+                )
+                for e in self._wiring.edges
+            ],
+            parameters=dict(self.parameters),
+            config=self.config,
+        )
+
+    async def __aenter__(self) -> Process:
+        await self.init()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.destroy()
+
+    async def init(self) -> None:
+        """Merge parameters and run every component's ``init()``, in declaration order."""
+        for component in self.components.values():
+            component.parameters = {**self.parameters, **component.own_parameters}
+        for component in self.components.values():
+            self._initialised.append(component)
+            try:
+                await component.init()
+            except TapeflowError:
+                raise
+            except Exception as error:
+                raise _component_error(component, None, "init", error) from error
+        self.status = "initialised"
+
+    async def run(self) -> None:
+        raise NotImplementedError
+
+    async def destroy(self) -> None:
+        """Run ``destroy()`` of every initialised component once, even after a failure."""
+        if self._destroyed:
+            return
+        self._destroyed = True
+        first_error: BaseException | None = None
+        for component in self._initialised:
+            try:
+                await component.destroy()
+            except Exception as error:
+                if first_error is None:
+                    first_error = _component_error(component, None, "destroy", error)
+                    first_error.__cause__ = error
+        if first_error is not None:
+            raise first_error
+
+
+class LocalProcess(Process):
+    """Runs every component as one task on the running asyncio event loop."""
+
+    kind = "local"
+
+    async def run(self) -> None:
+        if not self._initialised:
+            await self.init()
+        tap = self.tap
+        names = list(self.components)
+        inboxes = {(n, port): Inbox(self.capacity) for n in names for port in self.components[n].io.inputs}
+        links: dict[tuple[str, str], list[tuple[Inbox, int]]] = {}
+        for edge in self._wiring.edges:
+            inbox = inboxes[(edge.target.component, edge.target.port)]
+            inbox.add_sender()
+            links.setdefault((edge.source.component, edge.source.port), []).append((inbox, edge.index))
+        if tap is not None:
+            tap.run_started(self.run_info())
+            _report_drops(inboxes.values(), tap)
+        _stop_orphans(self.components, inboxes, links)
+
+        offset_ns = time.time_ns() - time.perf_counter_ns()
+        tasks: dict[asyncio.Task[None], str] = {}
+        for component_id, name in enumerate(names):
+            component = self.components[name]
+            counter = StepCounter()
+            self._counters[name] = counter
+            inputs: list[InputFeed] = [
+                (port, deque(component.initial_values.get(port, ())), inboxes[(name, port)] if inboxes[(name, port)]._senders else None)
+                for port in component.io.inputs
+            ]
+            outputs: list[OutputFeed] = [(port, links.get((name, port), [])) for port in component.io.outputs]
+            if tap is None:
+                body = run_plain(component, inputs, outputs, counter)
+            else:
+                body = run_stamped(component, component_id, inputs, outputs, counter, tap, offset_ns)
+            mine = [inboxes[(name, port)] for port in component.io.inputs]
+            theirs = [inbox for _, targets in outputs for inbox, _ in targets]
+            tasks[asyncio.create_task(_lifetime(body, mine, theirs), name=f"tapeflow:{name}")] = name
+
+        self.status = "running"
+        error: BaseException | None = None
+        try:
+            pending = set(tasks)
+            while pending and error is None:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+                for task in done:
+                    if not task.cancelled() and task.exception() is not None and error is None:
+                        error = self._wrap(tasks[task], task.exception())
+        except BaseException as interrupt:  # cancelled (Ctrl-C) while waiting
+            error = interrupt
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.step_counts = {n: c.steps for n, c in self._counters.items()}
+            status = "completed" if error is None else ("cancelled" if isinstance(error, asyncio.CancelledError | KeyboardInterrupt) else "failed")
+            self.status = status
+            if tap is not None:
+                for inbox in inboxes.values():
+                    inbox.detach()  # leftovers in flight reach the tap through on_drop
+                tap.run_ended(status, error)
+        if error is not None:
+            raise error
+
+    def _wrap(self, name: str, error: BaseException | None) -> BaseException:
+        assert error is not None
+        if isinstance(error, TapeflowError):
+            return error
+        component = self.components[name]
+        wrapped = _component_error(component, self._counters[name].steps - 1, "step", error)
+        wrapped.__cause__ = error
+        wrapped.__traceback__ = None
+        return wrapped
+
+
+async def _lifetime(body: Any, mine: Sequence[Inbox], theirs: Sequence[Inbox]) -> None:
+    """Run a component loop; when it ends, close its outputs and stop accepting its inputs."""
+    try:
+        await body
+    finally:
+        for inbox in mine:
+            inbox.detach()
+    for inbox in theirs:
+        inbox.close_sender()
+
+
+def _stop_orphans(components: Mapping[str, Component], inboxes: Mapping[tuple[str, str], Inbox], links: Mapping[tuple[str, str], list[tuple[Inbox, int]]]) -> None:
+    """A component whose every outgoing channel has lost its receiver is ended after its
+    current step: its values can reach nobody, and a source would otherwise run forever."""
+    for name, component in components.items():
+        targets = [inbox for port in component.io.outputs for inbox, _ in links.get((name, port), [])]
+        if not targets:
+            continue
+        live = [len(targets)]
+
+        def lost_one(io: Any = component.io, live: list[int] = live) -> None:
+            live[0] -= 1
+            if live[0] == 0:
+                io.closed = True
+
+        for inbox in targets:
+            inbox.on_detach.append(lost_one)
+
+
+def _report_drops(inboxes: Iterable[Inbox], tap: Any) -> None:
+    """Messages that were sent but never consumed are still recorded, with no receiver step."""
+
+    def dropped(envelope: Any) -> None:
+        tap.message(envelope, None, None, None)
+
+    for inbox in inboxes:
+        inbox.on_drop = dropped
+
+
+def _component_error(component: Component, step: int | None, phase: str, error: BaseException) -> ComponentError:
+    where = f"component {component.name!r} ({component.class_path})"
+    when = f"step {step}" if phase == "step" else phase
+    detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return ComponentError(f"{where} failed in {when}: {detail}", component=component.name, step=step)

@@ -1,0 +1,1 @@
+"""tapeflow's recorder: the DuckDB event log of every message and step."""
