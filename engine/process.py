@@ -94,6 +94,10 @@ class Process:
             config=self.config,
         )
 
+    def progress(self) -> dict[str, int]:
+        """Steps begun so far by each component; safe to read while the process runs."""
+        return {name: counter.steps for name, counter in self._counters.items()}
+
     async def __aenter__(self) -> Process:
         await self.init()
         return self
