@@ -54,7 +54,7 @@ class Component:
             clash = sorted(_RESERVED & set(declared.inputs + declared.outputs))
             if clash:
                 raise ValueError(
-                    f"{cls.__qualname__}: port name {clash[0]!r} is reserved by Component; "
+                    f"{cls.__name__}: port name {clash[0]!r} is reserved by Component; "
                     "rename the port"
                 )
         if "resources" in cls.__dict__ and not isinstance(cls.__dict__["resources"], Resource):
@@ -69,7 +69,7 @@ class Component:
         resources: Resource | Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
-            raise ValueError(f"{type(self).__qualname__}: name must be a non-empty string, got {name!r}")
+            raise ValueError(f"{type(self).__name__}: name must be a non-empty string, got {name!r}")
         self.name = name
         self.io = type(self).io.copy()
         self.initial_values: dict[str, list[Any]] = {

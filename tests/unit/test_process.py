@@ -1,0 +1,184 @@
+"""Step semantics of LocalProcess, on both the plain and the stamped component loop."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from conftest import ListTap, wire
+from engine_models import (
+    Add,
+    Boom,
+    Collect,
+    Counter,
+    EvenOnly,
+    Forever,
+    Pair,
+    Pass,
+    Scale,
+    Source,
+    TakeTwo,
+    Typo,
+)
+
+from tapeflow import ComponentError, LocalProcess, OutputNotSetError
+
+
+def make(tap_mode: str, components: list[Any], connectors: list[Any], **kwargs: Any) -> LocalProcess:
+    tap = ListTap() if tap_mode == "stamped" else None
+    return LocalProcess(components=components, connectors=connectors, tap=tap, **kwargs)
+
+
+async def run(process: LocalProcess) -> LocalProcess:
+    async with process:
+        await process.run()
+    return process
+
+
+async def test_chain_delivers_every_value_in_order(tap_mode: str) -> None:
+    values = list(range(500))  # several times the channel capacity, so backpressure is exercised
+    p = await run(make(tap_mode, [Source(name="src", values=values), Pass(name="p"), Collect(name="sink")],
+                       [wire("src.x", "p.x"), wire("p.y", "sink.x")]))
+    sink = p.components["sink"]
+    assert sink.seen == values
+    assert p.status == "completed"
+    # The source's closing step counts as a step; it sent nothing.
+    assert p.step_counts == {"src": 501, "p": 500, "sink": 500}
+
+
+async def test_fan_out_sends_the_same_object_to_every_target(tap_mode: str) -> None:
+    payload = [{"k": 1}]
+    p = await run(make(tap_mode, [Source(name="src", values=payload), Collect(name="a"), Collect(name="b")],
+                       [wire("src.x", "a.x"), wire("src.x", "b.x")]))
+    assert p.components["a"].seen[0] is payload[0]
+    assert p.components["b"].seen[0] is payload[0]
+
+
+async def test_fan_in_merges_streams_and_closes_after_all_sources(tap_mode: str) -> None:
+    p = await run(make(tap_mode, [Source(name="s1", values=[1, 2, 3]), Source(name="s2", values=[10, 20]), Collect(name="sink")],
+                       [wire("s1.x", "sink.x"), wire("s2.x", "sink.x")]))
+    seen = p.components["sink"].seen
+    assert sorted(seen) == [1, 2, 3, 10, 20]
+    assert [v for v in seen if v < 10] == [1, 2, 3]  # each source's order is kept
+
+
+async def test_two_inputs_step_once_per_pair(tap_mode: str) -> None:
+    p = await run(make(tap_mode, [Source(name="a", values=[1, 2, 3]), Source(name="b", values=["x", "y"]), Pair(name="pair"), Collect(name="sink")],
+                       [wire("a.x", "pair.a"), wire("b.x", "pair.b"), wire("pair.out", "sink.x")]))
+    # The shorter input closes first, and the component finishes with it.
+    assert p.components["sink"].seen == [(1, "x"), (2, "y")]
+
+
+async def test_initial_values_start_a_loop(tap_mode: str) -> None:
+    p = await run(make(tap_mode, [Counter(name="c", limit=5, initial_values={"x": [0]})], [wire("c.y", "c.x")]))
+    assert p.components["c"].seen == [0, 1, 2, 3, 4, 5]
+
+
+async def test_initial_values_come_before_channel_values(tap_mode: str) -> None:
+    p = await run(make(tap_mode, [Source(name="src", values=[1, 2]), Add(name="add", initial_values={"b": [100, 200, 300]}), Collect(name="sink")],
+                       [wire("src.x", "add.a"), wire("src.x", "add.b"), wire("add.y", "sink.x")]))
+    # b: 100, 200, 300 (initial), then 1, 2 from the channel; a: 1, 2, then closed.
+    assert p.components["sink"].seen == [101, 202]
+
+
+async def test_input_fed_only_by_initial_values_ends_with_them(tap_mode: str) -> None:
+    p = await run(make(tap_mode, [Pass(name="p", initial_values={"x": [7, 8]}), Collect(name="sink")], [wire("p.y", "sink.x")]))
+    assert p.components["sink"].seen == [7, 8]
+
+
+async def test_outputs_keep_their_value_between_steps(tap_mode: str) -> None:
+    class Latch(EvenOnly):
+        async def init(self) -> None:
+            self.y = None  # sending None on purpose is allowed: set it
+
+    p = await run(make(tap_mode, [Source(name="src", values=[1, 2, 3, 4, 5]), Latch(name="even"), Collect(name="sink")],
+                       [wire("src.x", "even.x"), wire("even.y", "sink.x")]))
+    assert p.components["sink"].seen == [None, 2, 2, 4, 4]
+
+
+async def test_process_parameters_reach_components_and_their_own_win(tap_mode: str) -> None:
+    p = await run(make(tap_mode, [Source(name="src", values=[1, 2]), Scale(name="s1"), Scale(name="s2", parameters={"factor": 10}),
+                                  Collect(name="k1"), Collect(name="k2")],
+                       [wire("src.x", "s1.a"), wire("src.x", "s2.a"), wire("s1.y", "k1.x"), wire("s2.y", "k2.x")],
+                       parameters={"factor": 3}))
+    assert p.components["k1"].seen == [3, 6]
+    assert p.components["k2"].seen == [10, 20]
+    assert p.components["s1"].parameters == {"factor": 3}
+
+
+async def test_a_failing_step_stops_the_process_and_names_component_and_step(tap_mode: str) -> None:
+    p = make(tap_mode, [Source(name="src", values=range(10)), Boom(name="boom", at=3), Collect(name="sink")],
+             [wire("src.x", "boom.x"), wire("boom.y", "sink.x")])
+    with pytest.raises(ComponentError, match=r"^component 'boom' \(engine_models\.Boom\) failed in step 3: RuntimeError: boom at 3$") as info:
+        await run(p)
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert info.value.component == "boom" and info.value.step == 3
+    assert p.components["boom"].destroyed and p.components["sink"].destroyed
+    assert p.status == "failed"
+
+
+async def test_a_step_that_never_sets_an_output_names_it_and_the_stray_attribute(tap_mode: str) -> None:
+    p = make(tap_mode, [Typo(name="input"), Collect(name="sink")], [wire("input.x", "sink.x")])
+    with pytest.raises(
+        OutputNotSetError,
+        match=r"^component 'input' \(engine_models\.Typo\): step 0 ended without setting output 'x' "
+        r"\(it set 'out_1', which is not an output\); set self\.x in step\(\) \(or in init\(\) to send a starting value\)$",
+    ):
+        await run(p)
+
+
+async def test_a_receiver_that_closes_early_stops_its_endless_source(tap_mode: str) -> None:
+    p = await run(make(tap_mode, [Forever(name="src"), TakeTwo(name="take")], [wire("src.x", "take.x")]))
+    assert p.components["take"].seen == [1, 2]
+
+
+async def test_cancelling_run_runs_destroy(tap_mode: str) -> None:
+    p = make(tap_mode, [Forever(name="src"), Collect(name="sink")], [wire("src.x", "sink.x")])
+
+    async def main() -> None:
+        async with p:
+            await p.run()
+
+    task = asyncio.create_task(main())
+    while not p.progress() or p.progress()["sink"] < 100:
+        await asyncio.sleep(0)  # yields to the running model; no wall-clock wait
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert p.components["sink"].destroyed
+    assert p.status == "cancelled"
+
+
+async def test_stamped_loop_reports_every_message_and_step() -> None:
+    tap = ListTap()
+    p = LocalProcess(components=[Source(name="src", values=[5, 6, 7]), Pass(name="p"), Collect(name="sink")],
+                     connectors=[wire("src.x", "p.x"), wire("p.y", "sink.x")], tap=tap)
+    await run(p)
+    assert tap.ended == ("completed", None)
+    assert [c.name for c in tap.run.components] == ["src", "p", "sink"]
+    by_channel: dict[int, list[Any]] = {}
+    for envelope, receiver_step, receive_ns, consume_ns in tap.messages:
+        payload, channel, seq, sender_step, send_ns = envelope
+        by_channel.setdefault(channel, []).append((seq, payload, sender_step, receiver_step))
+        assert send_ns <= receive_ns <= consume_ns
+    assert by_channel == {
+        0: [(0, 5, 0, 0), (1, 6, 1, 1), (2, 7, 2, 2)],
+        1: [(0, 5, 0, 0), (1, 6, 1, 1), (2, 7, 2, 2)],
+    }
+    steps = {(c, i) for c, i, *_ in tap.steps}
+    assert steps == {(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)}
+    for _, _, start, end, blocked, error in tap.steps:
+        assert start <= end and blocked >= 0 and error is None
+
+
+async def test_stamped_loop_reports_the_failing_step() -> None:
+    tap = ListTap()
+    p = LocalProcess(components=[Source(name="src", values=[1, 3]), Boom(name="boom", at=3)],
+                     connectors=[wire("src.x", "boom.x")], tap=tap)
+    with pytest.raises(ComponentError):
+        await run(p)
+    failed = [s for s in tap.steps if s[5] is not None]
+    assert [(c, i) for c, i, *_ in failed] == [(1, 1)]
+    assert isinstance(failed[0][5], RuntimeError)
+    assert tap.ended is not None and tap.ended[0] == "failed"

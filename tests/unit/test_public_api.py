@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import tapeflow
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(tapeflow.__all__) == sorted([
+        "IO", "AsyncioConnector", "Component", "ComponentArgsDict", "ComponentError", "ConfigError",
+        "Connector", "ConnectorSpec", "LocalProcess", "ModelError", "NotAvailableError",
+        "OutputNotSetError", "Process", "Resource", "ResourceError", "TapeflowError", "UserError",
+        "__version__",
+    ])
+
+
+def test_errors_share_one_root() -> None:
+    for name in ["ComponentError", "ConfigError", "ModelError", "NotAvailableError", "OutputNotSetError", "ResourceError", "UserError"]:
+        assert issubclass(getattr(tapeflow, name), tapeflow.TapeflowError)
+
+
+def test_import_tapeflow_stays_light() -> None:
+    code = "import sys, tapeflow; print(sorted(m for m in ('duckdb','ray','zmq','pydantic','yaml','pyarrow','msgpack','typer','rich') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+
+from tapeflow import IO, Component, Resource, ResourceError
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("500m", 0.5), ("2", 2.0), (1.5, 1.5), ("512Mi", 512 * 2**20), ("2Gi", 2 * 2**30), ("1G", 1e9), ("1e3", 1000.0), ("10k", 10_000.0)],
+)
+def test_quantities(text: object, value: float) -> None:
+    r = Resource(cpu=text, memory=text)  # type: ignore[arg-type]
+    assert r.cpu == value
+    assert r.memory == int(value)
+
+
+@pytest.mark.parametrize("bad", ["lots", "5x", "-1", -1, True, "", "1.2.3"])
+def test_bad_quantity_is_refused_with_the_fix(bad: object) -> None:
+    with pytest.raises(ResourceError, match=r"^bad resource quantity .* for cpu; use a non-negative number or a Kubernetes quantity such as '500m', '512Mi', '2Gi'$"):
+        Resource(cpu=bad)  # type: ignore[arg-type]
+
+
+def test_instance_resources_extend_class_resources() -> None:
+    class GPUTask(Component):
+        io = IO(inputs=["data"])
+        resources = Resource(cpu="500m", gpu=1)
+
+    assert GPUTask(name="g").resources == Resource(cpu=0.5, gpu=1)
+    extended = GPUTask(name="g2", resources={"memory": "512Mi", "resources": {"custom_hardware": 2}})
+    assert extended.resources == Resource(cpu=0.5, gpu=1, memory=512 * 2**20, resources={"custom_hardware": 2})
+    replaced = GPUTask(name="g3", resources=Resource(cpu=1))
+    assert replaced.resources == Resource(cpu=1)
+    assert extended.resources.to_ray_options() == {"num_cpus": 0.5, "num_gpus": 1.0, "memory": 512 * 2**20, "resources": {"custom_hardware": 2.0}}
+
+
+def test_unknown_resource_field() -> None:
+    with pytest.raises(ResourceError, match=r"^unknown resource field 'cpus'; fields are: 'cpu', 'gpu', 'memory', 'resources'$"):
+        Resource.coerce({"cpus": 2})
+
+
+def test_default_cpu_is_small() -> None:
+    assert Resource().cpu == 0.001
