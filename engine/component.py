@@ -36,7 +36,7 @@ class Component:
     A component with no inputs steps until it calls ``await self.io.close()``.
     """
 
-    io: ClassVar[IO] = IO()
+    io: IO = IO()
     resources: Resource = Resource()
     exports: ClassVar[list[str] | None] = None
 
