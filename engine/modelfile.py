@@ -1,0 +1,316 @@
+"""A model file read as a YAML document with the position of every node, and its structure
+checked with pydantic, so that a config error can point at ``file:line:col`` instead of at a
+path the user has to find by hand.
+
+Imports PyYAML and pydantic when first used, never at ``import tapeflow`` time.
+"""
+
+from __future__ import annotations
+
+import functools
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .wiring import quote_list
+
+if TYPE_CHECKING:
+    import yaml
+
+__all__ = [
+    "DEFAULT_CONNECTOR",
+    "DEFAULT_PROCESS",
+    "ComponentEntry",
+    "ConnectorEntry",
+    "ModelSpec",
+    "Report",
+    "YamlSource",
+    "YamlSyntaxError",
+    "parse_yaml",
+    "validate_section",
+]
+
+DEFAULT_PROCESS = "tapeflow.LocalProcess"
+DEFAULT_CONNECTOR = "tapeflow.AsyncioConnector"
+
+
+class Report(Protocol):
+    """Where structure problems go: ``path`` in the document, the message, and whether the
+    problem is best shown at the mapping key rather than at its value."""
+
+    def __call__(self, path: Sequence[str | int], message: str, *, key: bool = False) -> None: ...
+
+
+
+class YamlSyntaxError(Exception):
+    """The text is not YAML; ``line`` is the whole ``file:line:col: …`` message."""
+
+    def __init__(self, line: str) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+@dataclass(slots=True)
+class YamlSource:
+    """A parsed document: ``data`` as plain Python values, ``root`` the node tree with marks."""
+
+    filename: str
+    data: Any
+    root: yaml.Node | None
+    # (line, column, message) of each mapping key given twice; 1-based like every position here.
+    duplicate_keys: list[tuple[int, int, str]]
+
+    def position(self, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
+        """1-based ``(line, column)`` of the node at ``path``, or of its nearest existing parent.
+
+        With ``key=True`` a mapping entry is located at its key rather than at its value:
+        an unknown key is best shown where the key is written.
+        """
+        node = self.root
+        found = node
+        for depth, step in enumerate(path):
+            nxt, key_node = _child(found, step) if found is not None else (None, None)
+            if nxt is None:
+                break
+            last = depth == len(path) - 1
+            node = key_node if key and last and key_node is not None else nxt
+            found = nxt
+        if node is None:
+            return 1, 1
+        return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _child(node: yaml.Node, step: str | int) -> tuple[yaml.Node | None, yaml.Node | None]:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(step):
+                return value_node, key_node
+    elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
+        return node.value[step], None
+    return None, None
+
+
+def parse_yaml(text: str, filename: str) -> YamlSource:
+    """Parse one YAML document; raise ``YamlSyntaxError`` located at the parser's problem mark."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark is not None else filename
+        problem = error.problem or error.context or "unreadable document"
+        raise YamlSyntaxError(f"{where}: invalid YAML: {problem}") from None
+    except yaml.YAMLError as error:
+        raise YamlSyntaxError(f"{filename}: invalid YAML: {error}; fix the syntax") from None
+    finally:
+        loader.dispose()
+    return YamlSource(filename, data, root, _duplicate_keys(root))
+
+
+def _duplicate_keys(root: yaml.Node | None) -> list[tuple[int, int, str]]:
+    """PyYAML keeps the last of two equal keys without a word; a model file means the first
+    as often as the last, so a duplicate is reported instead of guessed at."""
+    import yaml
+
+    found: list[tuple[int, int, str]] = []
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, yaml.Node] = {}
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    first = seen.get(key_node.value)
+                    if first is not None:
+                        mark = key_node.start_mark
+                        found.append(
+                            (
+                                mark.line + 1,
+                                mark.column + 1,
+                                f"duplicate key {key_node.value!r} (first at line {first.start_mark.line + 1}); keep only one",
+                            )
+                        )
+                    else:
+                        seen[key_node.value] = key_node
+                stack.append(value_node)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return sorted(found)
+
+
+@dataclass(slots=True)
+class ComponentEntry:
+    type: str
+    args: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ConnectorEntry:
+    index: int  # position in the file's list, kept because invalid entries are left out
+    source: str
+    target: str
+
+
+@dataclass(slots=True)
+class ModelSpec:
+    """What could be read of a model section. ``valid`` is false when pydantic found a problem;
+    the fields then hold whatever parts were still usable (``None`` for a type that was not a
+    string, ``None`` in place of a bad component entry), so the loader can go on checking
+    the rest and report every problem at once."""
+
+    valid: bool
+    process_type: str | None
+    connector_type: str | None
+    connector_args: dict[str, Any]
+    name: str | None
+    parameters: dict[str, Any]
+    components: list[ComponentEntry | None]
+    connectors: list[ConnectorEntry]
+
+
+def validate_section(body: Any, rootkey: str, report: Report) -> ModelSpec:
+    """Check the structure with pydantic: the section as a whole, then each component and
+    connector entry on its own, so one bad entry does not hide what is wrong with the others."""
+    from pydantic import ValidationError
+
+    section_model, component_model, connector_model = _schema()
+    valid = True
+    try:
+        section_model.model_validate(body)
+    except ValidationError as error:
+        _report_structure(error, section_model, (rootkey,), report)
+        valid = False
+    args = _dig(body, "process", "args")
+    raw_components = _dig(args, "components")
+    raw_connectors = _dig(args, "connectors")
+    at: tuple[str | int, ...] = (rootkey, "process", "args")
+    components: list[ComponentEntry | None] = []
+    for i, item in enumerate(raw_components if isinstance(raw_components, list) else []):
+        try:
+            checked = component_model.model_validate(item)
+            components.append(ComponentEntry(checked.type, dict(checked.args or {})))
+        except ValidationError as error:
+            _report_structure(error, component_model, (*at, "components", i), report)
+            components.append(None)
+    connectors: list[ConnectorEntry] = []
+    for i, item in enumerate(raw_connectors if isinstance(raw_connectors, list) else []):
+        try:
+            checked = connector_model.model_validate(item)
+            connectors.append(ConnectorEntry(i, checked.source, checked.target))
+        except ValidationError as error:
+            _report_structure(error, connector_model, (*at, "connectors", i), report)
+    builder = _dig(body, "process", "connector_builder")
+    builder_args = _dig(builder, "args")
+    name = _dig(args, "name")
+    parameters = _dig(args, "parameters")
+    return ModelSpec(
+        valid=valid,
+        process_type=_type_or_default(_dig(body, "process", "type"), DEFAULT_PROCESS),
+        connector_type=_type_or_default(_dig(builder, "type") if builder is not None else None, DEFAULT_CONNECTOR),
+        connector_args=dict(builder_args) if isinstance(builder_args, Mapping) else {},
+        name=name if isinstance(name, str) else None,
+        parameters=dict(parameters) if isinstance(parameters, Mapping) else {},
+        components=components,
+        connectors=connectors,
+    )
+
+
+def _type_or_default(value: Any, default: str) -> str | None:
+    if value is None:
+        return default
+    return value if isinstance(value, str) else None
+
+
+@functools.cache
+def _schema() -> tuple[Any, Any, Any]:
+    """The pydantic models of a model file, built on first use so pydantic loads only then."""
+    from pydantic import BaseModel, ConfigDict
+
+    class Strict(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    class TypeRef(Strict):
+        type: str
+        args: dict[str, Any] | None = None
+
+    class ProcessArgs(Strict):
+        name: str | None = None
+        components: list[Any]
+        connectors: list[Any] = []
+        parameters: dict[str, Any] | None = None
+
+    class ProcessSection(Strict):
+        type: str = DEFAULT_PROCESS
+        connector_builder: TypeRef | None = None
+        args: ProcessArgs
+
+    class Section(Strict):
+        process: ProcessSection
+
+    class ComponentItem(Strict):
+        type: str
+        args: dict[str, Any] | None = None
+
+    class ConnectorItem(Strict):
+        source: str
+        target: str
+
+    return Section, ComponentItem, ConnectorItem
+
+
+def _report_structure(error: Any, model: Any, at: tuple[str | int, ...], report: Report) -> None:
+    for item in error.errors():
+        loc: tuple[str | int, ...] = tuple(item["loc"])
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            parent = _dotted((*at, *loc[:-1]))
+            keys = quote_list(_fields_at(model, loc[:-1]))
+            report((*at, *loc), f"{parent}: unknown key {loc[-1]!r}; keys are: {keys}", key=True)
+        elif kind == "missing":
+            report((*at, *loc[:-1]), f"{_dotted((*at, *loc[:-1]))}: missing required key {loc[-1]!r}; add it")
+        else:
+            message = str(item["msg"])
+            wanted = message[:1].lower() + message[1:]
+            report((*at, *loc), f"{_dotted((*at, *loc))}: got {_short(item.get('input'))}; {wanted}")
+
+
+def _fields_at(model: Any, path: Sequence[str | int]) -> list[str]:
+    """The keys the pydantic model accepts at ``path`` (for listing them after an unknown key)."""
+    for step in path:
+        field_info = model.model_fields.get(step) if isinstance(step, str) else None
+        if field_info is None:
+            return []
+        candidates = [field_info.annotation, *typing.get_args(field_info.annotation)]
+        nested = [c for c in candidates if isinstance(c, type) and hasattr(c, "model_fields")]
+        if not nested:
+            return []
+        model = nested[0]
+    return list(model.model_fields)
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
+    return text
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _dig(value: Any, *keys: str) -> Any:
+    for key in keys:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
