@@ -1,0 +1,246 @@
+"""The ``tapeflow`` command: run, validate and draw YAML models.
+
+Exit codes: 0 done; 1 a component raised (its own traceback, then one line naming it);
+2 the model or the command is wrong (one line per problem, no traceback); 130 interrupted.
+typer and rich are imported here only, so ``import tapeflow`` never pays for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from tapeflow import __version__
+from tapeflow.engine.errors import ComponentError, UserError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from tapeflow.engine.process import Process
+    from tapeflow.engine.tap import Tap
+
+__all__ = ["RunResult", "app", "main", "run_model"]
+
+EXIT_COMPONENT = 1
+EXIT_USER = 2
+EXIT_INTERRUPTED = 130
+# Often enough to look live, rarely enough that drawing costs the model nothing measurable.
+PROGRESS_INTERVAL_S = 0.25
+
+# Given the built process, returns the tap to attach (or None): how recording plugs in.
+TapFactory = Callable[["Process"], "Tap | None"]
+
+app = typer.Typer(
+    name="tapeflow",
+    help="Run, validate and draw tapeflow (and Plugboard) YAML models.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What a finished run leaves for the summary."""
+
+    process: Process
+    wall_s: float
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+def run_model(
+    path: str | Path,
+    *,
+    tap_factory: TapFactory | None = None,
+    show_progress: bool = False,
+    console: Console | None = None,
+) -> RunResult:
+    """Load a model file, run it to the end on a fresh event loop, and return its summary.
+
+    Raises what the run raises: ``UserError`` for a bad model, ``ComponentError`` for a
+    failing component, ``KeyboardInterrupt`` after Ctrl-C (components' ``destroy()`` has run).
+    """
+    from tapeflow.engine.config import load_process
+
+    process = load_process(path)
+    if tap_factory is not None:
+        process.tap = tap_factory(process)
+    started = time.perf_counter()
+    asyncio.run(_run(process, show_progress, console))
+    wall_s = time.perf_counter() - started
+    return RunResult(process, wall_s, _outputs(process))
+
+
+async def _run(process: Process, show_progress: bool, console: Console | None) -> None:
+    async with process:
+        if not show_progress:
+            await process.run()
+            return
+        from rich.live import Live
+
+        with Live(_progress_line(process), console=console, auto_refresh=False, transient=True) as live:
+            # A task on the model's own loop, not rich's refresh thread: it reads the step
+            # counters between component steps, never while one is half-way through.
+            ticker = asyncio.create_task(_tick(process, live))
+            try:
+                await process.run()
+            finally:
+                ticker.cancel()
+
+
+async def _tick(process: Process, live: Any) -> None:
+    while True:
+        await asyncio.sleep(PROGRESS_INTERVAL_S)
+        live.update(_progress_line(process), refresh=True)
+
+
+def _progress_line(process: Process) -> Any:
+    from rich.text import Text
+
+    counts = process.progress()
+    line = Text(f"running {process.name}: {sum(counts.values())} steps", style="bold")
+    detail = "  ".join(f"{name} {steps}" for name, steps in counts.items())
+    if detail:
+        line.append(f"  ({detail})", style="dim")
+    line.no_wrap = True
+    line.overflow = "ellipsis"
+    return line
+
+
+def _outputs(process: Process) -> dict[str, str]:
+    """What components with a ``describe_output()`` (file writers, say) report they produced."""
+    found: dict[str, str] = {}
+    for name, component in process.components.items():
+        describe = getattr(component, "describe_output", None)
+        if callable(describe):
+            text = describe()
+            if isinstance(text, str) and text:
+                found[name] = text
+    return found
+
+
+def _print_summary(result: RunResult, console: Console) -> None:
+    from rich.table import Table
+
+    process = result.process
+    table = Table(title=f"{process.name}: completed in {result.wall_s:.2f} s", title_justify="left")
+    table.add_column("component")
+    table.add_column("class")
+    table.add_column("steps", justify="right")
+    for name, component in process.components.items():
+        table.add_row(name, type(component).__name__, str(process.step_counts.get(name, 0)))
+    table.add_row("total", "", str(sum(process.step_counts.values())), style="bold")
+    console.print(table)
+    for name, text in result.outputs.items():
+        console.print(f"{name}: {text}", highlight=False, markup=False)
+
+
+def _fail_user(error: BaseException) -> typer.Exit:
+    for line in str(error).splitlines() or [type(error).__name__]:
+        print(line, file=sys.stderr)
+    return typer.Exit(EXIT_USER)
+
+
+def _fail_component(error: ComponentError) -> typer.Exit:
+    cause = error.__cause__
+    if cause is not None:
+        traceback.print_exception(cause, file=sys.stderr)
+    print(str(error), file=sys.stderr)
+    return typer.Exit(EXIT_COMPONENT)
+
+
+ModelPath = Annotated[Path, typer.Argument(metavar="MODEL.yaml", help="The YAML model file.", show_default=False)]
+
+
+@app.command()
+def run(model: ModelPath) -> None:
+    """Run a model to the end; show live progress on a terminal and a summary at the end."""
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    try:
+        result = run_model(model, show_progress=sys.stdout.isatty(), console=console)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except UserError as error:
+        raise _fail_user(error) from None
+    except ComponentError as error:
+        raise _fail_component(error) from None
+    _print_summary(result, console)
+
+
+@app.command()
+def validate(model: ModelPath) -> None:
+    """Check a model without running it: types, arguments, resources and wiring."""
+    from tapeflow.engine.config import check_model
+
+    try:
+        process = check_model(model)
+    except UserError as error:
+        raise _fail_user(error) from None
+    n_components = len(process.components)
+    n_connectors = len(process.connectors)
+    print(f"{model}: ok ({_count(n_components, 'component')}, {_count(n_connectors, 'connector')})")
+
+
+@app.command()
+def diagram(
+    model: ModelPath,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the diagram to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Print a model as a Mermaid flowchart."""
+    from tapeflow.engine.config import check_model
+    from tapeflow.engine.diagram import mermaid
+
+    try:
+        text = mermaid(check_model(model))
+    except UserError as error:
+        raise _fail_user(error) from None
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as error:
+        print(f"{output}: cannot write the diagram ({error.strerror}); check the path", file=sys.stderr)
+        raise typer.Exit(EXIT_USER) from None
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"tapeflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """tapeflow: an event-sourced dataflow engine with recorded replay."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (``tapeflow = "tapeflow.cli:main"``)."""
+    app(args=argv, prog_name="tapeflow")
+
+
+if __name__ == "__main__":
+    main()
