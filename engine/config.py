@@ -410,28 +410,34 @@ def _resources_fit(cls: type, value: Any, label: str, report: _Report, here: tup
         Resource.coerce(value, base=base if isinstance(base, Resource) else None)
         return True
     except ResourceError as error:
-        report.add(_bad_resource_path(value, here), f"{label}: {error}")
+        where, at_key = _bad_resource_path(value, here)
+        report.add(where, f"{label}: {error}", key=at_key)
         return False
 
 
-def _bad_resource_path(value: Any, here: tuple[str | int, ...]) -> tuple[str | int, ...]:
+def _bad_resource_path(value: Any, here: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], bool]:
+    """Where the first bad entry of a resources mapping is, and whether to point at its key
+    (an unknown field) rather than its value (a bad quantity)."""
     if not isinstance(value, Mapping):
-        return here
+        return here, False
     for key, item in value.items():
         if key not in ("cpu", "gpu", "memory", "resources"):
-            return (*here, str(key))
+            return (*here, str(key)), True
         if key == "resources" and isinstance(item, Mapping):
             for name, quantity in item.items():
-                try:
-                    parse_quantity(quantity)
-                except ResourceError:
-                    return (*here, "resources", str(name))
-        elif key != "resources":
-            try:
-                parse_quantity(item)
-            except ResourceError:
-                return (*here, str(key))
-    return here
+                if not _parses(quantity):
+                    return (*here, "resources", str(name)), False
+        elif key != "resources" and not _parses(item):
+            return (*here, str(key)), False
+    return here, False
+
+
+def _parses(quantity: Any) -> bool:
+    try:
+        parse_quantity(quantity)
+    except ResourceError:
+        return False
+    return True
 
 
 def _check_connector_forms(
