@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 from .channel import END, Inbox
@@ -100,9 +99,6 @@ async def run_plain(
         index += 1
 
 
-Clock = Callable[[], int]
-
-
 async def run_stamped(
     component: Component,
     component_id: int,
@@ -112,21 +108,32 @@ async def run_stamped(
     tap: Any,
     offset_ns: int,
 ) -> None:
-    """As ``run_plain``, with envelopes ``(payload, channel, seq, sender_step, send_ns)``."""
+    """As ``run_plain``, with envelopes ``(payload, channel, seq, sender_step, send_ns)``,
+    writing every consumed message and every step into the tap's ``StampLog``.
+
+    Clock reads are the costly part (about 0.1 µs each on the bench machine): a step reads
+    the clock once, at its end, when neither its inputs nor its sends had to wait. The end of
+    one step is then the start of the next one's wait for inputs, and a step's start is the
+    last moment it waited (or that same instant, with ``blocked = 0``, if nothing waited).
+    """
     clock = time.perf_counter_ns
-    record_message = tap.message
-    record_step = tap.step
+    log = tap.component_log(component_id, offset_ns)
+    record = log.messages.append
+    record_step = log.steps.extend
+    steps_recorded = log.steps
+    limit = log.limit
+    plain = log.plain
+    snapshot = log.snapshot
     state = component.__dict__
     io = component.io
     step = component.step
     unset = [name for name, _ in outputs if name not in state]
     before = set(state) if unset else set()
     seqs = [[0] * len(links) for _, links in outputs]
-    received: list[tuple[Any, int]] = []
     index = 0
+    now = clock()
     while True:
-        wait_start = clock()
-        received.clear()
+        wait_start = now
         for name, initial, inbox in inputs:
             if initial:
                 state[name] = initial.popleft()
@@ -139,33 +146,38 @@ async def run_stamped(
                 envelope = buf.popleft()
                 if inbox._putters:
                     inbox.wake_putter()
-                received.append((envelope, wait_start))
             else:
                 envelope = await inbox.receive()
                 if envelope is END:
                     return
-                received.append((envelope, clock()))
-            state[name] = envelope[0]
-        start = clock()
+                now = clock()
+            payload = envelope[0]
+            state[name] = payload
+            if type(payload) not in plain:
+                envelope = snapshot(envelope)
+            record(envelope)
+            record(now)
+            record(index)
+        start = now
         counter.steps = index + 1
-        start_ns = start + offset_ns
-        for envelope, received_at in received:
-            record_message(envelope, index, received_at + offset_ns, start_ns)
         try:
             await step()
         except BaseException as error:
-            end = clock()
-            record_step(component_id, index, start_ns, end + offset_ns, start - wait_start, error)
+            record_step((index, wait_start, start, clock()))
+            log.errors.append((index, error))
+            log.full()
             raise
-        end = clock()
-        record_step(component_id, index, start_ns, end + offset_ns, start - wait_start, None)
+        now = clock()
+        record_step((index, wait_start, start, now))
+        if len(steps_recorded) >= limit:
+            log.full()
         if io.closed:
             return
         if unset:
             unset = [name for name in unset if name not in state]
             if unset:
                 raise missing_output_error(component, index, unset, before)
-        send_ns = end + offset_ns
+        send_ns = now + offset_ns
         for (name, links), counters in zip(outputs, seqs):
             value = state[name]
             for i, (inbox, channel) in enumerate(links):
@@ -173,4 +185,5 @@ async def run_stamped(
                 counters[i] += 1
                 if not inbox.send_nowait(envelope):
                     await inbox.send(envelope)
+                    now = clock()
         index += 1

@@ -1,0 +1,209 @@
+"""Reading the log: runs, one run's tables as DuckDB relations, SQL, decoded payloads.
+
+A reader opens the file read-only, waiting a few seconds if a writer is flushing (a writer
+holds the file for one flush at a time). Runs still marked ``running`` whose process is gone
+(same host, pid not alive; other host, no heartbeat for ``STALE_S``) are marked ``crashed``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from . import schema
+from .codec import decode
+from .connection import busy_holder, connect, display
+from .errors import LogError
+from .recorder import default_log_path
+
+__all__ = ["Log", "RecordedRun", "open_log"]
+
+WAIT_S = 5.0
+STALE_S = 60.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stale(rows: list[tuple[Any, ...]]) -> list[str]:
+    host = socket.gethostname()
+    now = time.time_ns()
+    dead = []
+    for run_id, run_host, pid, heartbeat in rows:
+        if run_host == host:
+            if pid is None or not _alive(pid) or (pid == os.getpid() and False):
+                dead.append(run_id)
+        elif heartbeat is None or now - heartbeat > STALE_S * 1e9:
+            dead.append(run_id)
+    return dead
+
+
+def _open(path: Path, *, read_only: bool) -> Any:
+    import duckdb
+
+    try:
+        return connect(str(path), read_only=read_only, wait_s=WAIT_S)
+    except duckdb.Error as error:
+        holder = busy_holder(error)
+        if holder is None:
+            raise LogError(f"{display(path)}: cannot open the log: {error}") from error
+        raise LogError(
+            f"{display(path)}: the log is held by {holder} for more than {WAIT_S:.0f}s "
+            "(a run's writer holds it only while flushing, so this is another program keeping it open, "
+            "such as a duckdb shell); close that connection and try again"
+        ) from error
+
+
+def open_log(path: str | os.PathLike[str] | None = None) -> Log:
+    """Open the log at ``path`` (default: :func:`default_log_path`) for reading."""
+    return Log(Path(path) if path is not None else default_log_path())
+
+
+class Log:
+    """A read-only view of a log file; close it (or use ``with``) to let writers in again."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = display(path)
+        if not path.exists():
+            raise LogError(f"{self.where}: no log here; record a run first (tapeflow run MODEL), or pass --log PATH")
+        self.con = _open(path, read_only=True)
+        try:
+            schema.check_version(self.con, self.where, writable=False)
+            self._mark_crashed()
+        except BaseException:
+            self.con.close()
+            raise
+
+    def _mark_crashed(self) -> None:
+        rows = self.con.execute("SELECT id, host, pid, heartbeat_ns FROM runs WHERE status = 'running'").fetchall()
+        dead = _stale(rows)
+        if not dead:
+            return
+        # A reader may write this one fix: the process that should have written it is gone.
+        self.con.close()
+        try:
+            con = _open(self.path, read_only=False)
+            try:
+                con.execute(
+                    "UPDATE runs SET status = 'crashed', ended_ns = heartbeat_ns, "
+                    "error = 'the recording process (pid ' || pid || ' on ' || host || ') ended without closing the run; "
+                    "rows flushed before then are kept' WHERE status = 'running' AND list_contains(?, id)",
+                    [dead],
+                )
+            finally:
+                con.close()
+        finally:
+            self.con = _open(self.path, read_only=True)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Log:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def query(self, sql: str, params: Any = None) -> Any:
+        """A DuckDB relation for ``sql`` over the log's tables and views."""
+        import duckdb
+
+        try:
+            return self.con.sql(sql, params=params)
+        except duckdb.Error as error:
+            raise LogError(f"query: {str(error).splitlines()[0]}; tables: runs, components, channels, messages, steps; "
+                           f"views: {', '.join(schema.VIEW_NAMES)}") from error
+
+    def runs(self, limit: int | None = None) -> Any:
+        """``run_summary`` rows, newest first, as a DuckDB relation."""
+        sql = "SELECT * FROM run_summary ORDER BY started_ns DESC, id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self.con.sql(sql)
+
+    def run(self, run_id: str) -> RecordedRun:
+        """The run with id ``run_id``, or with an id that ``run_id`` is a unique prefix of."""
+        matches = [r[0] for r in self.con.execute("SELECT id FROM runs WHERE starts_with(id, ?) ORDER BY id", [run_id]).fetchall()]
+        if run_id in matches:
+            return RecordedRun(self, run_id)
+        if len(matches) == 1:
+            return RecordedRun(self, matches[0])
+        if matches:
+            raise LogError(f"run {run_id!r}: ambiguous in {self.where}; it starts {len(matches)} runs: {', '.join(matches[:8])}; type more of the id")
+        recent = self.con.execute("SELECT id, status FROM runs ORDER BY started_ns DESC LIMIT 5").fetchall()
+        listing = ", ".join(f"{i} ({s})" for i, s in recent) if recent else "none (the log is empty)"
+        raise LogError(f"run {run_id!r} not found in {self.where}; recent runs: {listing}")
+
+
+class RecordedRun:
+    """One recorded run; its tables are DuckDB relations (``.df()``, ``.arrow()``, ``.fetchall()``)."""
+
+    def __init__(self, log: Log, run_id: str) -> None:
+        self.log = log
+        self.id = run_id
+        cur = log.con.execute("SELECT * FROM runs WHERE id = ?", [run_id])
+        cols = [d[0] for d in cur.description]
+        row = cur.fetchall()[0]
+        self.info: dict[str, Any] = dict(zip(cols, row))
+
+    @property
+    def status(self) -> str:
+        return str(self.info["status"])
+
+    def _table(self, name: str, order: str) -> Any:
+        # The id was read from the log, so quoting it into SQL is safe.
+        return self.log.con.sql(f"SELECT * EXCLUDE (run_id) FROM {name} WHERE run_id = '{self.id}' ORDER BY {order}")
+
+    @property
+    def components(self) -> Any:
+        return self._table("components", "id")
+
+    @property
+    def channels(self) -> Any:
+        return self._table("channels", "id")
+
+    @property
+    def messages(self) -> Any:
+        return self._table("messages", "channel, seq")
+
+    @property
+    def steps(self) -> Any:
+        return self._table("steps", "component, step")
+
+    def channel_id(self, channel: int | str) -> int:
+        """A channel's id from its id or its label ``'a.y -> b.x'``."""
+        rows = self.log.con.execute(
+            "SELECT id, source_component || '.' || source_port || ' -> ' || target_component || '.' || target_port "
+            "FROM channels WHERE run_id = ? ORDER BY id", [self.id]
+        ).fetchall()
+        for cid, label in rows:
+            if channel == cid or channel == label:
+                return int(cid)
+        labels = ", ".join(repr(label) for _, label in rows) or "none"
+        raise LogError(f"run {self.id!r}: no channel {channel!r}; channels are: {labels}")
+
+    def payloads(self, channel: int | str | None = None) -> list[Any]:
+        """Decoded payloads in (channel, seq) order, of one channel or all."""
+        return [value for _, _, value in self.iter_messages(channel)]
+
+    def iter_messages(self, channel: int | str | None = None) -> Iterator[tuple[int, int, Any]]:
+        """``(channel, seq, payload)`` decoded, in (channel, seq) order."""
+        sql = f"SELECT channel, seq, payload FROM messages WHERE run_id = '{self.id}'"
+        if channel is not None:
+            sql += f" AND channel = {self.channel_id(channel)}"
+        cur = self.log.con.cursor().execute(sql + " ORDER BY channel, seq")
+        while rows := cur.fetchmany(10_000):
+            for ch, seq, blob in rows:
+                yield ch, seq, decode(blob)

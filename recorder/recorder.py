@@ -1,0 +1,248 @@
+"""The Recorder: the tap that writes a run into the DuckDB log.
+
+Hot path (inside ``run_stamped``): appends to each component's ``StampLog``; payloads that
+could still change (lists, dicts, arrays, …) are encoded at once, immutable ones later in the
+writer. Every ``FLUSH_S`` seconds a timer on the event loop drains the logs into a batch for
+the writer thread (the timer never runs in the middle of a step's synchronous code, so it
+sees whole records); a log that fills up between timer ticks is drained by the loop itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ..engine.tap import IMMUTABLE_PAYLOADS, Envelope, RunInfo, StampLog
+from .codec import Fallback, encoder
+from .errors import RecordingError
+
+__all__ = ["FLUSH_S", "Recorder", "default_log_path", "new_run_id"]
+
+FLUSH_S = 0.2
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+_EPOCH_DS = 1_704_067_200 * 10  # 2024-01-01 in deciseconds: keeps ids short
+
+
+def default_log_path() -> Path:
+    """``$TAPEFLOW_LOG`` if set, else ``tapeflow.duckdb`` in the working directory."""
+    env = os.environ.get("TAPEFLOW_LOG")
+    return Path(env) if env else Path.cwd() / "tapeflow.duckdb"
+
+
+def _base36(n: int, width: int) -> str:
+    out = []
+    for _ in range(width):
+        n, r = divmod(n, 36)
+        out.append(_ALPHABET[r])
+    return "".join(reversed(out))
+
+
+def new_run_id() -> str:
+    """``r`` + 7 base-36 digits of deciseconds since 2024 + 3 random: sorts by start time
+    (until 2270), short enough to type, and a unique prefix of it is enough to look it up."""
+    return "r" + _base36(time.time_ns() // 100_000_000 - _EPOCH_DS, 7) + _base36(random.randrange(36**3), 3)
+
+
+class Encoded(bytes):
+    """A payload already encoded on the hot path (it could have been mutated later)."""
+
+
+def _error_text(error: BaseException) -> tuple[str, str | None]:
+    """One line for the ``error`` column and the traceback; ``None`` traceback = cancelled."""
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled: the run stopped during this step", None
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return text, "".join(traceback.format_exception(error))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=repr, sort_keys=True)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": sys.version.split()[0]}
+    for name in ("tapeflow", "duckdb", "pyarrow", "msgpack"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+class Recorder:
+    """Records a run into the DuckDB log at ``path`` (default: :func:`default_log_path`).
+
+    Attach with ``LocalProcess(..., tap=Recorder())``. One recorder records one run; the
+    process calls ``run_ended`` (also on failure or cancel), which writes every remaining row
+    and closes the log. ``fallback`` chooses what happens to a payload the codec cannot
+    carry: ``None`` (an error naming the channel), ``"pickle"`` or ``"repr"``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        run_id: str | None = None,
+        command: list[str] | None = None,
+        fallback: Fallback = None,
+    ) -> None:
+        self.path = Path(path) if path is not None else default_log_path()
+        self.run_id = run_id or new_run_id()
+        self.command = list(command) if command is not None else list(sys.argv)
+        self.fallback = fallback
+        self.status = "created"
+        self._encode = encoder(fallback)
+        self._labels: dict[int, str] = {}
+        self._logs: list[StampLog] = []
+        self._unconsumed: list[tuple[Any, int | None]] = []
+        self._snapshots = 0
+        self._offset_ns = 0
+        self._writer: Any = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- the tap ---------------------------------------------------------------------------
+    def run_started(self, run: RunInfo) -> None:
+        from . import schema
+        from .connection import connect, display
+        from .writer import Writer
+
+        if self._writer is not None:
+            raise RecordingError(f"run {self.run_id!r}: this Recorder already recorded a run; make a new Recorder per run")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        where = display(self.path)
+        self._labels = {c.id: c.label for c in run.channels}
+        started = time.time_ns()
+        con = connect(str(self.path), read_only=False, wait_s=None, warn_after_s=5.0)
+        try:
+            schema.create(con, where)
+            con.execute("BEGIN")
+            con.execute(
+                "INSERT INTO runs (id, status, started_ns, heartbeat_ns, process_name, process_kind, channel_kind,"
+                " config, parameters, versions, host, pid, command, log_path) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    self.run_id, started, started, run.process_name, run.process_kind, run.channel_kind,
+                    None if run.config is None else _json(run.config), _json(run.parameters), _json(_versions()),
+                    socket.gethostname(), os.getpid(), " ".join(self.command), str(self.path.resolve()),
+                ],
+            )
+            con.executemany(  # one row per component/channel, once per run: not the hot path
+                "INSERT INTO components VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    [self.run_id, c.id, c.name, c.class_path, _json(c.args), list(c.inputs), list(c.outputs),
+                     _json(c.resources), _json(c.initial_values), _json(c.parameters)]
+                    for c in run.components
+                ],
+            ) if run.components else None
+            con.executemany(
+                "INSERT INTO channels VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [[self.run_id, c.id, c.source_component, c.source_port, c.target_component, c.target_port, c.kind] for c in run.channels],
+            ) if run.channels else None
+            con.execute("COMMIT")
+        finally:
+            con.close()
+        names = [c.name for c in sorted(run.components, key=lambda c: c.id)]
+        self._writer = Writer(str(self.path), self.run_id, names, lambda: self._offset_ns, self._encode, Encoded, _error_text)
+        self.status = "running"
+        try:
+            self._loop = asyncio.get_running_loop()
+            self._timer = self._loop.call_later(FLUSH_S, self._tick)
+        except RuntimeError:  # driven without an event loop (a test, a remote worker)
+            self._loop = None
+
+    def component_log(self, component: int, offset_ns: int) -> StampLog:
+        self._offset_ns = offset_ns
+        log = StampLog(component, offset_ns, plain=IMMUTABLE_PAYLOADS, snapshot=self._snapshot, on_full=self._full)
+        self._logs.append(log)
+        return log
+
+    def message(self, envelope: Envelope, receiver_step: int | None, receive_ns: int | None, consume_ns: int | None) -> None:
+        if type(envelope[0]) not in IMMUTABLE_PAYLOADS:
+            envelope = self._snapshot(envelope)
+        raw = None if receive_ns is None else receive_ns - self._offset_ns
+        self._unconsumed.append((envelope, raw))
+
+    def run_ended(self, status: str, error: BaseException | None) -> None:
+        if self._writer is None or self.status != "running":
+            return
+        from .writer import Ending
+
+        if self._timer is not None:
+            self._timer.cancel()
+        final = "completed" if status == "completed" else "failed"
+        text = None
+        if error is not None:
+            text = _error_text(error)[0] if not isinstance(error, asyncio.CancelledError | KeyboardInterrupt) else f"cancelled ({type(error).__name__})"
+        try:
+            self._flush(final=True)
+        finally:
+            # Even if the last batch could not be built, the run gets its ending.
+            self._writer.put(Ending(final, time.time_ns(), text))
+            self._writer.close()
+            self.status = final
+        failure = self._writer.failure
+        if failure is not None:
+            message = f"run {self.run_id!r}: recording into {self.path} failed: {type(failure).__name__}: {failure}"
+            if error is None:
+                raise RecordingError(message) from failure
+            print(f"tapeflow: {message}", file=sys.stderr)
+
+    # --- buffers ---------------------------------------------------------------------------
+    def _snapshot(self, envelope: Envelope) -> Envelope:
+        payload = envelope[0]
+        try:
+            blob = Encoded(self._encode(payload))
+        except (TypeError, ValueError) as problem:
+            kind = type(payload)
+            raise RecordingError(
+                f"channel {self._labels.get(envelope[1], envelope[1])!r}: cannot record payload of type "
+                f"{kind.__module__}.{kind.__qualname__} ({problem}); send msgpack-able values (numbers, str, bytes, "
+                "lists, dicts, tuples, sets, datetimes, Decimal, numpy arrays) or record with fallback='pickle' or 'repr'"
+            ) from problem
+        self._snapshots += 1
+        return (blob, envelope[1], envelope[2], envelope[3], envelope[4])
+
+    def _tick(self) -> None:
+        self._flush(final=False)
+        if self._loop is not None and self.status == "running":
+            self._timer = self._loop.call_later(FLUSH_S, self._tick)
+
+    def _full(self, log: StampLog) -> None:
+        # A step loop that never yields to the event loop (the timer cannot run) would grow the
+        # buffers without bound: flush from inside the loop instead.
+        self._flush(final=False)
+
+    def _flush(self, *, final: bool) -> None:
+        from .writer import Batch
+
+        batch = Batch(snapshots=self._snapshots > 0)
+        self._snapshots = 0
+        for log in self._logs:
+            messages, steps, errors = log.drain(final)
+            if not steps and not messages:
+                continue
+            if final and messages:
+                # Taken off a channel but their step never began: received, never consumed.
+                done = steps[-4] if steps else -1
+                cut = len(messages)
+                while cut and messages[cut - 1] > done:
+                    cut -= 3
+                for i in range(cut, len(messages), 3):
+                    batch.unconsumed.append((messages[i], messages[i + 1]))
+                del messages[cut:]
+            batch.parts.append((log.component, messages, steps, errors))
+        batch.unconsumed += self._unconsumed
+        self._unconsumed = []
+        if batch.parts or batch.unconsumed:
+            batch.snapshots = batch.snapshots or any(type(e[0]) is Encoded for e, _ in batch.unconsumed)
+            self._writer.put(batch)
