@@ -95,8 +95,9 @@ class Process:
         )
 
     def progress(self) -> dict[str, int]:
-        """Steps begun so far by each component; safe to read while the process runs."""
-        return {name: counter.steps for name, counter in self._counters.items()}
+        """Steps begun so far by each component; safe to read while the process runs, also
+        from another thread (``list()`` of the items is taken in one step under the GIL)."""
+        return {name: counter.steps for name, counter in list(self._counters.items())}
 
     async def __aenter__(self) -> Process:
         await self.init()

@@ -86,20 +86,16 @@ async def _run(process: Process, show_progress: bool, console: Console | None) -
             return
         from rich.live import Live
 
-        with Live(_progress_line(process), console=console, auto_refresh=False, transient=True) as live:
-            # A task on the model's own loop, not rich's refresh thread: it reads the step
-            # counters between component steps, never while one is half-way through.
-            ticker = asyncio.create_task(_tick(process, live))
-            try:
-                await process.run()
-            finally:
-                ticker.cancel()
-
-
-async def _tick(process: Process, live: Any) -> None:
-    while True:
-        await asyncio.sleep(PROGRESS_INTERVAL_S)
-        live.update(_progress_line(process), refresh=True)
+        # rich's refresh thread draws the line, so it keeps moving while a step blocks the
+        # event loop (the tutorial's components call time.sleep); progress() is thread-safe.
+        with Live(
+            get_renderable=lambda: _progress_line(process),
+            console=console,
+            auto_refresh=True,
+            refresh_per_second=1 / PROGRESS_INTERVAL_S,
+            transient=True,
+        ):
+            await process.run()
 
 
 def _progress_line(process: Process) -> Any:
