@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from itertools import count
 from typing import Any
 
 from .channel import END, Inbox
 from .component import Component
 from .errors import OutputNotSetError
+from .tap import StampLog, call_log, finish_call_log
 
 __all__ = ["InputFeed", "OutputFeed", "run_plain", "run_stamped"]
 
@@ -116,9 +118,25 @@ async def run_stamped(
     one step is then the start of the next one's wait for inputs, and a step's start is the
     last moment it waited (or that same instant, with ``blocked = 0``, if nothing waited).
     """
+    make_log = getattr(tap, "component_log", None)
+    log = make_log(component_id, offset_ns) if make_log is not None else call_log(tap, component_id, offset_ns)
+    try:
+        await _stamped_loop(component, inputs, outputs, counter, log, offset_ns)
+    finally:
+        finish_call_log(log)
+
+
+async def _stamped_loop(
+    component: Component,
+    inputs: list[InputFeed],
+    outputs: list[OutputFeed],
+    counter: StepCounter,
+    log: StampLog,
+    offset_ns: int,
+) -> None:
     clock = time.perf_counter_ns
-    log = tap.component_log(component_id, offset_ns)
     record = log.messages.append
+    record_envelope = log.messages.extend
     record_step = log.steps.extend
     steps_recorded = log.steps
     limit = log.limit
@@ -129,7 +147,8 @@ async def run_stamped(
     step = component.step
     unset = [name for name, _ in outputs if name not in state]
     before = set(state) if unset else set()
-    seqs = [[0] * len(links) for _, links in outputs]
+    # Per link a C-level counter: cheaper than indexing and bumping a list of ints.
+    stamped = [(name, [(inbox, channel, count().__next__) for inbox, channel in links]) for name, links in outputs]
     index = 0
     now = clock()
     while True:
@@ -155,7 +174,7 @@ async def run_stamped(
             state[name] = payload
             if type(payload) not in plain:
                 envelope = snapshot(envelope)
-            record(envelope)
+            record_envelope(envelope)
             record(now)
             record(index)
         start = now
@@ -178,11 +197,10 @@ async def run_stamped(
             if unset:
                 raise missing_output_error(component, index, unset, before)
         send_ns = now + offset_ns
-        for (name, links), counters in zip(outputs, seqs):
+        for name, links in stamped:
             value = state[name]
-            for i, (inbox, channel) in enumerate(links):
-                envelope = (value, channel, counters[i], index, send_ns)
-                counters[i] += 1
+            for inbox, channel, next_seq in links:
+                envelope = (value, channel, next_seq(), index, send_ns)
                 if not inbox.send_nowait(envelope):
                     await inbox.send(envelope)
                     now = clock()

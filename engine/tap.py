@@ -5,12 +5,15 @@ all. With a tap, it runs the stamped loop: every message travels in an envelope
 ``(payload, channel, seq, sender_step, send_ns)`` and each component loop writes what it
 hears into a :class:`StampLog` the tap handed it (``tap.component_log(id, offset_ns)``).
 
-The stamp log is columnar-ish flat lists rather than calls: a Python call costs about 0.1 µs
-and a list append 0.03 µs on the 2-core bench machine, against a recording budget of 1 µs per
+The stamp log is flat lists rather than calls: a Python call costs about 0.1 µs and a list
+append 0.03 µs on the 2-core bench machine, against a recording budget of 1 µs per
 component-step (bench/recording.py, recording on versus off). Per consumed message the loop
-appends three items, per step four:
+appends seven items, per step four:
 
-- ``messages``: ``envelope, receive_raw, receiver_step`` (the receiving step's index);
+- ``messages``: the five items of the envelope, then ``receive_raw, receiver_step`` (the
+  receiving step's index). The envelope is spread rather than kept: a list of held tuples
+  makes the cyclic GC walk them again and again (0.3 µs per step in bench/recording.py), and
+  the writer slices flat columns out of it at C speed;
 - ``steps``: ``index, wait_raw, start_raw, end_raw``; ``blocked = start - wait``;
 - ``errors``: ``(index, exception)`` for a step that raised (rare, so kept apart).
 
@@ -34,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["ChannelInfo", "ComponentInfo", "Envelope", "RunInfo", "StampLog", "Tap"]
+__all__ = ["MESSAGE_WIDTH", "STEP_WIDTH", "ChannelInfo", "ComponentInfo", "Envelope", "EventTap", "RunInfo", "StampLog", "Tap", "call_log", "finish_call_log"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,9 @@ Envelope = tuple[Any, int, int, int, int]
 # Payload types that cannot change after they were sent: a tap may encode them later, off the
 # hot path. Anything else (lists, dicts, arrays) goes through ``StampLog.snapshot`` at once,
 # because the receiver or the sender may mutate it after the step.
+MESSAGE_WIDTH = 7  # payload, channel, seq, sender_step, send_ns, receive_raw, receiver_step
+STEP_WIDTH = 4  # index, wait_raw, start_raw, end_raw
+
 IMMUTABLE_PAYLOADS: frozenset[type] = frozenset({int, float, str, bytes, bool, type(None)})
 
 
@@ -127,7 +133,7 @@ class StampLog:
             done = steps[-4] if steps else -1
             cut = len(messages)
             while cut and messages[cut - 1] > done:
-                cut -= 3
+                cut -= MESSAGE_WIDTH
             if cut < len(messages):
                 keep = messages[cut:]
                 del messages[cut:]
@@ -162,46 +168,65 @@ class Tap(Protocol):
         ...
 
 
-class EventTap:
-    """Base for simple taps that prefer one call per event: subclass and override
-    ``on_message``/``on_step``. Calls happen after each step (``limit=1``), so this is for
-    tests and tools, not for recording at speed."""
+def call_log(tap: Any, component: int, offset_ns: int) -> StampLog:
+    """A log for a tap without ``component_log``: one that has ``message(envelope,
+    receiver_step, receive_ns, consume_ns)`` and ``step(component, index, start_ns, end_ns,
+    blocked_ns, error)``. They are called after each step (``limit=1``): for tests and tools,
+    not for recording at speed."""
+    relay = _Relay(tap.message, tap.step)
+    return StampLog(component, offset_ns, limit=1, on_full=relay.replay)
 
-    _logs: list[StampLog]
 
-    def run_started(self, run: RunInfo) -> None:
-        self._logs = []
+class _Relay:
+    def __init__(self, on_message: Callable[..., None], on_step: Callable[..., None]) -> None:
+        self.on_message = on_message
+        self.on_step = on_step
 
-    def component_log(self, component: int, offset_ns: int) -> StampLog:
-        log = StampLog(component, offset_ns, limit=1, on_full=self._replay)
-        self._logs.append(log)
-        return log
-
-    def message(self, envelope: Envelope, receiver_step: int | None, receive_ns: int | None, consume_ns: int | None) -> None:
-        self.on_message(envelope, receiver_step, receive_ns, consume_ns)
-
-    def run_ended(self, status: str, error: BaseException | None) -> None:
-        for log in self._logs:
-            self._replay(log, final=True)
-
-    def on_message(self, envelope: Envelope, receiver_step: int | None, receive_ns: int | None, consume_ns: int | None) -> None:
-        pass
-
-    def on_step(self, component: int, index: int, start_ns: int, end_ns: int, blocked_ns: int, error: BaseException | None) -> None:
-        pass
-
-    def _replay(self, log: StampLog, final: bool = False) -> None:
+    def replay(self, log: StampLog, final: bool = False) -> None:
         messages, steps, errors = log.drain(final)
         off = log.offset_ns
-        starts = {steps[i]: steps[i + 2] for i in range(0, len(steps), 4)}
-        for i in range(0, len(messages), 3):
-            envelope, received, index = messages[i], messages[i + 1], messages[i + 2]
+        starts = {steps[i]: steps[i + 2] for i in range(0, len(steps), STEP_WIDTH)}
+        for i in range(0, len(messages), MESSAGE_WIDTH):
+            envelope = tuple(messages[i : i + 5])
+            received, index = messages[i + 5], messages[i + 6]
             start = starts.get(index)
             if start is None:  # taken off the channel, but its step never began
                 self.on_message(envelope, None, received + off, None)
             else:
                 self.on_message(envelope, index, received + off, start + off)
         failed = dict(errors)
-        for i in range(0, len(steps), 4):
-            index, wait, start, end = steps[i : i + 4]
+        for i in range(0, len(steps), STEP_WIDTH):
+            index, wait, start, end = steps[i : i + STEP_WIDTH]
             self.on_step(log.component, index, start + off, end + off, start - wait, failed.get(index))
+
+
+def finish_call_log(log: StampLog) -> None:
+    """At the end of a component loop: report what a ``call_log`` still holds."""
+    on_full = log.on_full
+    relay = getattr(on_full, "__self__", None)
+    if isinstance(relay, _Relay):
+        relay.replay(log, final=True)
+
+
+class EventTap:
+    """Base for simple taps that prefer one call per event: subclass and override
+    ``on_message``/``on_step``. Calls happen after each step (``limit=1``), so this is for
+    tests and tools, not for recording at speed."""
+
+    def run_started(self, run: RunInfo) -> None:
+        pass
+
+    def component_log(self, component: int, offset_ns: int) -> StampLog:
+        return StampLog(component, offset_ns, limit=1, on_full=_Relay(self.on_message, self.on_step).replay)
+
+    def message(self, envelope: Envelope, receiver_step: int | None, receive_ns: int | None, consume_ns: int | None) -> None:
+        self.on_message(envelope, receiver_step, receive_ns, consume_ns)
+
+    def run_ended(self, status: str, error: BaseException | None) -> None:
+        pass
+
+    def on_message(self, envelope: Any, receiver_step: int | None, receive_ns: int | None, consume_ns: int | None) -> None:
+        pass
+
+    def on_step(self, component: int, index: int, start_ns: int, end_ns: int, blocked_ns: int, error: BaseException | None) -> None:
+        pass

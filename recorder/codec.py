@@ -134,6 +134,9 @@ class _Encoder:
     def __init__(self, fallback: Fallback) -> None:
         self._default = _Default(fallback)
         self._pack = self._default.pack
+        # For batches of ints, floats, str, bytes: the packer itself, no Python frame per item
+        # (0.11 against 0.26 µs per payload, bench/recording.py); it raises on a too-big int.
+        self.fast = msgpack.Packer(strict_types=True, use_bin_type=True, autoreset=True).pack
 
     def __call__(self, value: Any) -> bytes:
         try:

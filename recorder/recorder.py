@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..engine.tap import IMMUTABLE_PAYLOADS, Envelope, RunInfo, StampLog
+from ..engine.tap import IMMUTABLE_PAYLOADS, MESSAGE_WIDTH, STEP_WIDTH, Envelope, RunInfo, StampLog
 from .codec import Fallback, encoder
 from .errors import RecordingError
 
@@ -104,7 +104,7 @@ class Recorder:
         self._encode = encoder(fallback)
         self._labels: dict[int, str] = {}
         self._logs: list[StampLog] = []
-        self._unconsumed: list[tuple[Any, int | None]] = []
+        self._unconsumed: list[Any] = []  # flat message records (MESSAGE_WIDTH) with no receiver step
         self._snapshots = 0
         self._offset_ns = 0
         self._writer: Any = None
@@ -152,7 +152,7 @@ class Recorder:
         finally:
             con.close()
         names = [c.name for c in sorted(run.components, key=lambda c: c.id)]
-        self._writer = Writer(str(self.path), self.run_id, names, lambda: self._offset_ns, self._encode, Encoded, _error_text)
+        self._writer = Writer(str(self.path), self.run_id, names, lambda: self._offset_ns, self._encode, Encoded, _error_text, self._encode.fast)
         self.status = "running"
         try:
             self._loop = asyncio.get_running_loop()
@@ -170,7 +170,9 @@ class Recorder:
         if type(envelope[0]) not in IMMUTABLE_PAYLOADS:
             envelope = self._snapshot(envelope)
         raw = None if receive_ns is None else receive_ns - self._offset_ns
-        self._unconsumed.append((envelope, raw))
+        self._unconsumed.extend(envelope)
+        self._unconsumed.append(raw)
+        self._unconsumed.append(None)
 
     def run_ended(self, status: str, error: BaseException | None) -> None:
         if self._writer is None or self.status != "running":
@@ -233,16 +235,17 @@ class Recorder:
                 continue
             if final and messages:
                 # Taken off a channel but their step never began: received, never consumed.
-                done = steps[-4] if steps else -1
+                done = steps[-STEP_WIDTH] if steps else -1
                 cut = len(messages)
                 while cut and messages[cut - 1] > done:
-                    cut -= 3
-                for i in range(cut, len(messages), 3):
-                    batch.unconsumed.append((messages[i], messages[i + 1]))
+                    cut -= MESSAGE_WIDTH
+                for i in range(cut + MESSAGE_WIDTH - 1, len(messages), MESSAGE_WIDTH):
+                    messages[i] = None
+                batch.unconsumed += messages[cut:]
                 del messages[cut:]
             batch.parts.append((log.component, messages, steps, errors))
         batch.unconsumed += self._unconsumed
         self._unconsumed = []
         if batch.parts or batch.unconsumed:
-            batch.snapshots = batch.snapshots or any(type(e[0]) is Encoded for e, _ in batch.unconsumed)
+            batch.snapshots = batch.snapshots or any(type(p) is Encoded for p in batch.unconsumed[0::MESSAGE_WIDTH])
             self._writer.put(batch)

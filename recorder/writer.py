@@ -16,9 +16,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any
 
+from ..engine.tap import MESSAGE_WIDTH, STEP_WIDTH
 from .connection import connect
 
 __all__ = ["Batch", "Writer"]
@@ -32,7 +32,7 @@ class Batch:
     in ``tapeflow.engine.tap``), plus messages nobody consumed, ``(envelope, receive_raw)``."""
 
     parts: list[tuple[int, list[Any], list[int], list[tuple[int, BaseException]]]] = field(default_factory=list)
-    unconsumed: list[tuple[Any, int | None]] = field(default_factory=list)
+    unconsumed: list[Any] = field(default_factory=list)
     snapshots: bool = True
 
 
@@ -53,6 +53,7 @@ class Writer:
         encode: Callable[[Any], bytes],
         encoded_type: type,
         error_text: Callable[[BaseException], tuple[str, str | None]],
+        fast: Callable[[Any], bytes],
         max_batches: int = 4,
     ) -> None:
         self.path = path
@@ -62,6 +63,7 @@ class Writer:
         self.encode = encode
         self.encoded_type = encoded_type
         self.error_text = error_text
+        self.fast = fast
         self.queue: queue.Queue[Batch | Ending] = queue.Queue(max_batches)
         self.failure: BaseException | None = None
         self.rows = 0
@@ -118,19 +120,20 @@ class Writer:
     def _beat(self, con: Any) -> None:
         con.execute("UPDATE runs SET heartbeat_ns = ? WHERE id = ?", [time.time_ns(), self.run_id])
 
-    def _write(self, con: Any, tables: list[tuple[Any, Any]], ending: Ending | None) -> None:
+    def _write(self, con: Any, tables: list[tuple[Any, Any, Any]], ending: Ending | None) -> None:
         con.execute("BEGIN")
         off = self.offset_ns()
         params = {"run": self.run_id, "off": off, "names": self.names}
-        for steps, messages in tables:
+        for steps, failures, messages in tables:
             con.register("steps_batch", steps)
+            con.register("failures_batch", failures)
             if steps.num_rows:
                 con.execute(
                     """INSERT INTO steps SELECT $run, list_extract($names, s.cid + 1), s.step, s.start + $off,
                               s.stop + $off, s.start - s.wait,
-                              CASE WHEN s.error IS NULL THEN 'ok' WHEN s.cancelled THEN 'cancelled' ELSE 'failed' END,
-                              s.error, s.traceback
-                       FROM steps_batch s""",
+                              CASE WHEN f.step IS NULL THEN 'ok' WHEN f.traceback IS NULL THEN 'cancelled' ELSE 'failed' END,
+                              f.error, f.traceback
+                       FROM steps_batch s LEFT JOIN failures_batch f ON f.cid = s.cid AND f.step = s.step""",
                     params,
                 )
             if messages.num_rows:
@@ -142,6 +145,7 @@ class Writer:
                     {"run": self.run_id, "off": off},
                 )
                 con.unregister("messages_batch")
+            con.unregister("failures_batch")
             con.unregister("steps_batch")
             self.rows += steps.num_rows + messages.num_rows
         now = time.time_ns()
@@ -157,79 +161,76 @@ class Writer:
             )
         con.execute("COMMIT")
 
-    def _tables(self, batch: Batch) -> tuple[Any, Any]:
-        """Columns from the flat lists, by C-level slicing; Python touches no row one by one
-        except payloads that still need encoding."""
+    def _tables(self, batch: Batch) -> tuple[Any, Any, Any]:
+        """Arrow columns from the flat lists, by C-level slicing; no Python code runs per row
+        except for payloads that need the codec's hooks."""
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         int64 = pa.int64()
-        step_cols: list[list[Any]] = [[], [], [], []]
-        cids: list[Any] = []
-        errors: list[str | None] = []
-        tracebacks: list[str | None] = []
-        cancelled: list[bool] = []
-        env_lists: list[list[Any]] = []
-        received: list[Any] = []
-        rsteps: list[Any] = []
-        mcids: list[Any] = []
-        for cid, messages, steps, failed in batch.parts:
-            n = len(steps) // 4
-            for k in range(4):
-                step_cols[k] += steps[k::4]
-            cids.append(pa.repeat(pa.scalar(cid, pa.int32()), n))
-            row_errors: list[str | None] = [None] * n
-            row_tbs: list[str | None] = [None] * n
-            row_cancel = [False] * n
-            if failed:
-                first = steps[0]
-                for index, exc in failed:
-                    text, tb = self.error_text(exc)
-                    row_errors[index - first] = text
-                    row_tbs[index - first] = tb
-                    row_cancel[index - first] = tb is None
-            errors += row_errors
-            tracebacks += row_tbs
-            cancelled += row_cancel
-            m = len(messages) // 3
-            env_lists.append(messages[0::3])
-            received += messages[1::3]
-            rsteps += messages[2::3]
-            mcids.append(pa.repeat(pa.scalar(cid, pa.int32()), m))
-        for envelope, receive_raw in batch.unconsumed:
-            env_lists.append([envelope])
-            received.append(receive_raw)
-            rsteps.append(None)
-            mcids.append(pa.array([-1], pa.int32()))
+        waits: list[int] = []
+        starts: list[int] = []
+        stops: list[int] = []
+        step_numbers: list[Any] = []
+        step_cids: list[Any] = []
+        failures: list[tuple[int, int, str, str | None]] = []
+        messages: list[Any] = []
+        message_cids: list[Any] = []
+        one = pa.scalar(1, int64)
+        for cid, part_messages, steps, failed in batch.parts:
+            n = len(steps) // STEP_WIDTH
+            if n:
+                # Step indices of one component are consecutive: a C-side arange, not a list.
+                step_numbers.append(pc.add(pc.cumulative_sum(pa.repeat(one, n)), steps[0] - 1))
+                waits += steps[1::STEP_WIDTH]
+                starts += steps[2::STEP_WIDTH]
+                stops += steps[3::STEP_WIDTH]
+                step_cids.append(pa.repeat(pa.scalar(cid, pa.int32()), n))
+            for index, exc in failed:
+                text, tb = self.error_text(exc)
+                failures.append((cid, index, text, tb))
+            messages += part_messages
+            message_cids.append(pa.repeat(pa.scalar(cid, pa.int32()), len(part_messages) // MESSAGE_WIDTH))
+        messages += batch.unconsumed
+        message_cids.append(pa.repeat(pa.scalar(-1, pa.int32()), len(batch.unconsumed) // MESSAGE_WIDTH))
         steps_table = pa.table(
             {
-                "cid": pa.concat_arrays(cids) if cids else pa.array([], pa.int32()),
-                "step": pa.array(step_cols[0], int64),
-                "wait": pa.array(step_cols[1], int64),
-                "start": pa.array(step_cols[2], int64),
-                "stop": pa.array(step_cols[3], int64),
-                "error": pa.array(errors, pa.string()),
-                "traceback": pa.array(tracebacks, pa.string()),
-                "cancelled": pa.array(cancelled, pa.bool_()),
+                "cid": pa.concat_arrays(step_cids) if step_cids else pa.array([], pa.int32()),
+                "step": pa.concat_arrays(step_numbers) if step_numbers else pa.array([], int64),
+                "wait": pa.array(waits, int64),
+                "start": pa.array(starts, int64),
+                "stop": pa.array(stops, int64),
             }
         )
-        flat = list(chain.from_iterable(chain.from_iterable(env_lists)))
-        payloads = flat[0::5]
-        encode = self.encode
-        if batch.snapshots:
-            encoded = self.encoded_type
+        failures_table = pa.table(
+            {
+                "cid": pa.array([f[0] for f in failures], pa.int32()),
+                "step": pa.array([f[1] for f in failures], int64),
+                "error": pa.array([f[2] for f in failures], pa.string()),
+                "traceback": pa.array([f[3] for f in failures], pa.string()),
+            }
+        )
+        payloads = messages[0::MESSAGE_WIDTH]
+        blobs = None
+        if not batch.snapshots:
+            try:
+                blobs = list(map(self.fast, payloads))
+            except (TypeError, OverflowError, ValueError):
+                blobs = None
+        if blobs is None:
+            encoded, encode = self.encoded_type, self.encode
             blobs = [p if type(p) is encoded else encode(p) for p in payloads]
-        else:
-            blobs = list(map(encode, payloads))
+        W = MESSAGE_WIDTH
         messages_table = pa.table(
             {
-                "cid": pa.concat_arrays(mcids) if mcids else pa.array([], pa.int32()),
+                "cid": pa.concat_arrays(message_cids),
                 "payload": pa.array(blobs, pa.binary()),
-                "channel": pa.array(flat[1::5], pa.int32()),
-                "seq": pa.array(flat[2::5], int64),
-                "sender_step": pa.array(flat[3::5], int64),
-                "send_ns": pa.array(flat[4::5], int64),
-                "received": pa.array(received, int64),
-                "rstep": pa.array(rsteps, int64),
+                "channel": pa.array(messages[1::W], pa.int32()),
+                "seq": pa.array(messages[2::W], int64),
+                "sender_step": pa.array(messages[3::W], int64),
+                "send_ns": pa.array(messages[4::W], int64),
+                "received": pa.array(messages[5::W], int64),
+                "rstep": pa.array(messages[6::W], int64),
             }
         )
-        return steps_table, messages_table
+        return steps_table, failures_table, messages_table
