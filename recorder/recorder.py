@@ -206,10 +206,13 @@ class Recorder:
             blob = Encoded(self._encode(payload))
         except (TypeError, ValueError) as problem:
             kind = type(payload)
+            what = str(problem)
+            if not what.startswith("cannot record"):  # the codec names the innermost culprit
+                what = f"cannot record payload of type {kind.__module__}.{kind.__qualname__} ({problem})"
             raise RecordingError(
-                f"channel {self._labels.get(envelope[1], envelope[1])!r}: cannot record payload of type "
-                f"{kind.__module__}.{kind.__qualname__} ({problem}); send msgpack-able values (numbers, str, bytes, "
-                "lists, dicts, tuples, sets, datetimes, Decimal, numpy arrays) or record with fallback='pickle' or 'repr'"
+                f"channel {self._labels.get(envelope[1], envelope[1])!r}: {what}; send msgpack-able values (numbers, "
+                "str, bytes, lists, dicts, tuples, sets, datetimes, Decimal, numpy arrays) or record with "
+                "Recorder(fallback='pickle') or fallback='repr'"
             ) from problem
         self._snapshots += 1
         return (blob, envelope[1], envelope[2], envelope[3], envelope[4])
