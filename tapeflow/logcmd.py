@@ -1,0 +1,132 @@
+"""``tapeflow runs`` and ``tapeflow query``: the event log from the command line.
+
+``register(app)`` adds both commands to the ``tapeflow`` Typer app; ``recorder_for_cli``
+makes the Recorder ``tapeflow run`` attaches. User errors print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from tapeflow.engine.errors import UserError
+
+if TYPE_CHECKING:
+    from tapeflow.recorder import Recorder
+
+__all__ = ["recorder_for_cli", "register"]
+
+EXIT_USER = 2
+
+LogOption = Annotated[
+    Path | None,
+    typer.Option("--log", help="The log file (default: $TAPEFLOW_LOG, else ./tapeflow.duckdb).", show_default=False),
+]
+
+
+def recorder_for_cli(log: Path | None, command: list[str]) -> Recorder:
+    """The Recorder for ``tapeflow run``: ``log`` or the default log, the command line kept."""
+    from tapeflow.recorder import Recorder
+
+    return Recorder(log, command=command)
+
+
+def _fail(error: BaseException) -> typer.Exit:
+    for line in str(error).splitlines() or [type(error).__name__]:
+        print(line, file=sys.stderr)
+    return typer.Exit(EXIT_USER)
+
+
+def _when(ns: int | None) -> str:
+    if ns is None:
+        return ""
+    return dt.datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(ns: int | None) -> str:
+    if ns is None:
+        return ""
+    seconds = ns / 1e9
+    return f"{seconds:.2f}s" if seconds < 60 else f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, dt.date | dt.time | dt.timedelta):
+        return str(value)
+    return value
+
+
+def runs(log: LogOption = None, limit: Annotated[int, typer.Option("--limit", "-n", help="Show at most N runs.")] = 20) -> None:
+    """List recorded runs, newest first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from tapeflow.recorder import open_log
+
+    try:
+        with open_log(log) as opened:
+            rows = opened.runs(limit).fetchall()
+            where = opened.where
+    except UserError as error:
+        raise _fail(error) from None
+    if not rows:
+        print(f"no runs recorded in {where}")
+        return
+    table = Table(title=f"runs in {where}", title_justify="left", box=None)
+    for name in ("id", "model", "status", "started", "wall", "steps", "messages"):
+        table.add_column(name, justify="right" if name in ("wall", "steps", "messages") else "left")
+    colours = {"completed": "green", "failed": "red", "crashed": "red", "running": "yellow"}
+    for run_id, name, status, started, _ended, wall, steps, messages, *_ in rows:
+        table.add_row(run_id, name or "", f"[{colours.get(status, 'white')}]{status}[/]", _when(started), _duration(wall), f"{steps:,}", f"{messages:,}")
+    Console().print(table)
+
+
+def query(
+    sql: Annotated[str, typer.Argument(help="SQL over the log's tables and views (see docs/log-schema.md).")],
+    log: LogOption = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
+) -> None:
+    """Run SQL against the log and print the result."""
+    if format not in ("table", "csv", "json"):
+        raise _fail(UserError(f"--format: unknown format {format!r}; choose table, csv or json"))
+    from tapeflow.recorder import open_log
+
+    try:
+        with open_log(log) as opened:
+            relation = opened.query(sql)
+            if relation is None:  # a statement with no result
+                return
+            names = list(relation.columns)
+            rows = relation.fetchall()
+    except UserError as error:
+        raise _fail(error) from None
+    if format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(names)
+        writer.writerows([[_plain(v) for v in row] for row in rows])
+    elif format == "json":
+        print(json.dumps([{k: _plain(v) for k, v in zip(names, row)} for row in rows], default=str))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(box=None)
+        for name in names:
+            table.add_column(name)
+        for row in rows:
+            table.add_row(*["NULL" if v is None else str(_plain(v)) for v in row])
+        Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``runs`` and ``query`` to the ``tapeflow`` command."""
+    app.command(name="runs")(runs)
+    app.command(name="query")(query)
