@@ -45,6 +45,7 @@ class Source(Component):
 
 class Pass(Component):
     io = IO(inputs=["x"], outputs=["y"])
+    x: Any
 
     async def step(self) -> None:
         self.y = self.x
@@ -61,7 +62,11 @@ class StampOnly(EventTap):
     """Keeps the stamped loop's logs but throws them away: the cost of stamping alone."""
 
     def component_log(self, component: int, offset_ns: int) -> StampLog:
-        return StampLog(component, offset_ns, on_full=lambda log: log.drain())
+        return StampLog(component, offset_ns, on_full=_discard)
+
+
+def _discard(log: StampLog) -> None:
+    log.drain()
 
 
 def chain(messages: int, stages: int, tap: Any) -> LocalProcess:
@@ -87,7 +92,7 @@ async def run_chain(messages: int, stages: int, tap: Any) -> float:
 def floor_insert(rows: int, path: Path) -> float:
     """Rows/s of one prebuilt Arrow table (the messages schema) inserted into DuckDB."""
     import duckdb
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped]
 
     from tapeflow.recorder import schema
 

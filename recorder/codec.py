@@ -36,7 +36,7 @@ import sys
 from decimal import Decimal
 from typing import Any, Literal
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 __all__ = ["Fallback", "Unrecorded", "decode", "encoder"]
 

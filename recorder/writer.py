@@ -164,8 +164,8 @@ class Writer:
     def _tables(self, batch: Batch) -> tuple[Any, Any, Any]:
         """Arrow columns from the flat lists, by C-level slicing; no Python code runs per row
         except for payloads that need the codec's hooks."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
+        import pyarrow as pa  # type: ignore[import-untyped]
+        import pyarrow.compute as pc  # type: ignore[import-untyped]
 
         int64 = pa.int64()
         waits: list[int] = []
@@ -211,7 +211,7 @@ class Writer:
             }
         )
         payloads = messages[0::MESSAGE_WIDTH]
-        blobs = None
+        blobs: list[Any] | None = None
         if not batch.snapshots:
             try:
                 blobs = list(map(self.fast, payloads))
