@@ -39,7 +39,7 @@ def busy_holder(error: BaseException) -> str | None:
     return None
 
 
-def connect(path: str, *, read_only: bool, wait_s: float | None, warn_after_s: float | None = None) -> Any:
+def connect(path: str, *, read_only: bool, wait_s: float | None, warn_after_s: float | None = None, threads: int | None = None) -> Any:
     """A DuckDB connection to ``path``, retrying while another holds the file.
 
     Waits at most ``wait_s`` seconds (``None``: as long as it takes, printing one warning to
@@ -52,7 +52,8 @@ def connect(path: str, *, read_only: bool, wait_s: float | None, warn_after_s: f
     warned = False
     while True:
         try:
-            return duckdb.connect(path, read_only=read_only)
+            config = {} if threads is None else {"threads": threads}
+            return duckdb.connect(path, read_only=read_only, config=config)
         except (duckdb.IOException, duckdb.ConnectionException, duckdb.InvalidInputException) as error:
             holder = busy_holder(error)
             if holder is None:

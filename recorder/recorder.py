@@ -152,7 +152,14 @@ class Recorder:
         finally:
             con.close()
         names = [c.name for c in sorted(run.components, key=lambda c: c.id)]
-        self._writer = Writer(str(self.path), self.run_id, names, lambda: self._offset_ns, self._encode, Encoded, _error_text, self._encode.fast)
+        by_name = {c.name: c.id for c in run.components}
+        feeds: dict[int, list[int]] = {}
+        for channel in run.channels:
+            feeds.setdefault(by_name[channel.target_component], []).append(channel.id)
+        sole = {cid: ids[0] for cid, ids in feeds.items() if len(ids) == 1}
+        self._writer = Writer(
+            str(self.path), self.run_id, names, lambda: self._offset_ns, self._encode, Encoded, _error_text, self._encode.fast, sole
+        )
         self.status = "running"
         try:
             self._loop = asyncio.get_running_loop()

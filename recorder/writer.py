@@ -24,6 +24,7 @@ from .connection import connect
 __all__ = ["Batch", "Writer"]
 
 HEARTBEAT_S = 2.0
+WRITER_THREADS = None
 
 
 @dataclass(slots=True)
@@ -54,6 +55,7 @@ class Writer:
         encoded_type: type,
         error_text: Callable[[BaseException], tuple[str, str | None]],
         fast: Callable[[Any], bytes],
+        sole_inputs: dict[int, int] | None = None,
         max_batches: int = 4,
     ) -> None:
         self.path = path
@@ -64,10 +66,17 @@ class Writer:
         self.encoded_type = encoded_type
         self.error_text = error_text
         self.fast = fast
+        # Component id -> its one incoming channel, for components fed by exactly one.
+        self.sole_inputs = sole_inputs or {}
         self.queue: queue.Queue[Batch | Ending] = queue.Queue(max_batches)
+        # Converted batches wait here for the inserter: conversion needs the GIL, DuckDB's
+        # insert releases it, so the two overlap (and overlap the event loop) on two cores.
+        self.converted: queue.Queue[tuple[Any, Any, Any] | Ending] = queue.Queue(2)
         self.failure: BaseException | None = None
         self.rows = 0
+        self.converter = threading.Thread(target=self._convert, name=f"tapeflow-convert-{run_id}", daemon=True)
         self.thread = threading.Thread(target=self._run, name=f"tapeflow-writer-{run_id}", daemon=True)
+        self.converter.start()
         self.thread.start()
 
     def put(self, item: Batch | Ending) -> None:
@@ -76,39 +85,49 @@ class Writer:
         self.queue.put(item)
 
     def close(self) -> None:
+        self.converter.join()
         self.thread.join()
 
-    # --- the thread ------------------------------------------------------------------------
+    # --- the threads -----------------------------------------------------------------------
+    def _convert(self) -> None:
+        while True:
+            item = self.queue.get()
+            if isinstance(item, Ending):
+                self.converted.put(item)
+                return
+            if self.failure is not None:
+                continue
+            try:
+                self.converted.put(self._tables(item))
+            except BaseException as error:
+                self.failure = error
+
     def _run(self) -> None:
         while True:
             try:
-                item = self.queue.get(timeout=HEARTBEAT_S)
+                item = self.converted.get(timeout=HEARTBEAT_S)
             except queue.Empty:
                 self._guard(self._beat)
                 continue
-            items: list[Batch | Ending] = [item]
+            items: list[tuple[Any, Any, Any] | Ending] = [item]
             while not isinstance(items[-1], Ending):
                 try:
-                    items.append(self.queue.get_nowait())
+                    items.append(self.converted.get_nowait())
                 except queue.Empty:
                     break
-            batches = [b for b in items if isinstance(b, Batch)]
+            tables = [t for t in items if not isinstance(t, Ending)]
             ending = items[-1] if isinstance(items[-1], Ending) else None
-            if self.failure is None:
-                try:
-                    tables = [self._tables(b) for b in batches]
-                except BaseException as error:
-                    self.failure = error
-                    tables = []
+            if self.failure is not None:
+                tables = []
+            if tables or ending is not None:
                 self._guard(lambda con: self._write(con, tables, ending))
-            elif ending is not None:
-                self._guard(lambda con: self._write(con, [], ending))
             if ending is not None:
                 return
 
     def _guard(self, action: Callable[[Any], None]) -> None:
         try:
-            con = connect(self.path, read_only=False, wait_s=None, warn_after_s=5.0)
+            # One DuckDB thread: the event loop needs the other core (bench/recording.py).
+            con = connect(self.path, read_only=False, wait_s=None, warn_after_s=5.0, threads=WRITER_THREADS)
             try:
                 action(con)
             finally:
@@ -163,39 +182,77 @@ class Writer:
 
     def _tables(self, batch: Batch) -> tuple[Any, Any, Any]:
         """Arrow columns from the flat lists, by C-level slicing; no Python code runs per row
-        except for payloads that need the codec's hooks."""
+        except for payloads that need the codec's hooks.
+
+        Converting a Python int costs about 45 ns here (bench/recording.py), so columns that
+        are provably consecutive are generated in C instead: a component's step indices; and
+        for a component fed by one channel, that channel's seq, the sender's step (the
+        engine sends once per link per step, so it equals seq) and the receiver's step, each
+        checked by its first and last value (they strictly increase, so equal ends mean no gap).
+        """
         import pyarrow as pa  # type: ignore[import-untyped]
         import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-        int64 = pa.int64()
+        int64, int32 = pa.int64(), pa.int32()
+        one = pa.scalar(1, int64)
+        W = MESSAGE_WIDTH
+
+        def arange(first: int, n: int) -> Any:
+            return pc.add(pc.cumulative_sum(pa.repeat(one, n)), first - 1)
+
+        def consecutive(flat: list[Any], at: int, n: int) -> bool:
+            first, last = flat[at], flat[len(flat) - W + at]
+            return type(first) is int and type(last) is int and last - first == n - 1
+
         waits: list[int] = []
         starts: list[int] = []
         stops: list[int] = []
         step_numbers: list[Any] = []
         step_cids: list[Any] = []
         failures: list[tuple[int, int, str, str | None]] = []
-        messages: list[Any] = []
-        message_cids: list[Any] = []
-        one = pa.scalar(1, int64)
-        for cid, part_messages, steps, failed in batch.parts:
+        sends: list[int] = []
+        received: list[int | None] = []
+        payloads: list[Any] = []
+        cols: dict[str, list[Any]] = {"cid": [], "channel": [], "seq": [], "sender_step": [], "rstep": []}
+        parts = [(cid, m, s, f) for cid, m, s, f in batch.parts]
+        if batch.unconsumed:
+            parts.append((-1, batch.unconsumed, [], []))
+        for cid, messages, steps, failed in parts:
             n = len(steps) // STEP_WIDTH
             if n:
-                # Step indices of one component are consecutive: a C-side arange, not a list.
-                step_numbers.append(pc.add(pc.cumulative_sum(pa.repeat(one, n)), steps[0] - 1))
+                step_numbers.append(arange(steps[0], n))
                 waits += steps[1::STEP_WIDTH]
                 starts += steps[2::STEP_WIDTH]
                 stops += steps[3::STEP_WIDTH]
-                step_cids.append(pa.repeat(pa.scalar(cid, pa.int32()), n))
+                step_cids.append(pa.repeat(pa.scalar(cid, int32), n))
             for index, exc in failed:
                 text, tb = self.error_text(exc)
                 failures.append((cid, index, text, tb))
-            messages += part_messages
-            message_cids.append(pa.repeat(pa.scalar(cid, pa.int32()), len(part_messages) // MESSAGE_WIDTH))
-        messages += batch.unconsumed
-        message_cids.append(pa.repeat(pa.scalar(-1, pa.int32()), len(batch.unconsumed) // MESSAGE_WIDTH))
+            m = len(messages) // W
+            if not m:
+                continue
+            payloads += messages[0::W]
+            sends += messages[4::W]
+            received += messages[5::W]
+            cols["cid"].append(pa.repeat(pa.scalar(cid, int32), m))
+            sole = self.sole_inputs.get(cid)
+            if sole is not None and consecutive(messages, 2, m) and messages[1] == sole:
+                seq = arange(messages[2], m)
+                cols["channel"].append(pa.repeat(pa.scalar(sole, int32), m))
+                cols["seq"].append(seq)
+                same = messages[3] == messages[2] and consecutive(messages, 3, m)
+                cols["sender_step"].append(seq if same else pa.array(messages[3::W], int64))
+            else:
+                cols["channel"].append(pa.array(messages[1::W], int32))
+                cols["seq"].append(pa.array(messages[2::W], int64))
+                cols["sender_step"].append(pa.array(messages[3::W], int64))
+            if cid >= 0 and consecutive(messages, 6, m):
+                cols["rstep"].append(arange(messages[6], m))
+            else:
+                cols["rstep"].append(pa.array(messages[6::W], int64))
         steps_table = pa.table(
             {
-                "cid": pa.concat_arrays(step_cids) if step_cids else pa.array([], pa.int32()),
+                "cid": pa.concat_arrays(step_cids) if step_cids else pa.array([], int32),
                 "step": pa.concat_arrays(step_numbers) if step_numbers else pa.array([], int64),
                 "wait": pa.array(waits, int64),
                 "start": pa.array(starts, int64),
@@ -204,13 +261,12 @@ class Writer:
         )
         failures_table = pa.table(
             {
-                "cid": pa.array([f[0] for f in failures], pa.int32()),
+                "cid": pa.array([f[0] for f in failures], int32),
                 "step": pa.array([f[1] for f in failures], int64),
                 "error": pa.array([f[2] for f in failures], pa.string()),
                 "traceback": pa.array([f[3] for f in failures], pa.string()),
             }
         )
-        payloads = messages[0::MESSAGE_WIDTH]
         blobs: list[Any] | None = None
         if not batch.snapshots:
             try:
@@ -220,17 +276,18 @@ class Writer:
         if blobs is None:
             encoded, encode = self.encoded_type, self.encode
             blobs = [p if type(p) is encoded else encode(p) for p in payloads]
-        W = MESSAGE_WIDTH
+        types = {"cid": int32, "channel": int32, "seq": int64, "sender_step": int64, "rstep": int64}
+        merged = {k: pa.concat_arrays([a.cast(types[k]) for a in v]) if v else pa.array([], types[k]) for k, v in cols.items()}
         messages_table = pa.table(
             {
-                "cid": pa.concat_arrays(message_cids),
+                "cid": merged["cid"],
                 "payload": pa.array(blobs, pa.binary()),
-                "channel": pa.array(messages[1::W], pa.int32()),
-                "seq": pa.array(messages[2::W], int64),
-                "sender_step": pa.array(messages[3::W], int64),
-                "send_ns": pa.array(messages[4::W], int64),
-                "received": pa.array(messages[5::W], int64),
-                "rstep": pa.array(messages[6::W], int64),
+                "channel": merged["channel"],
+                "seq": merged["seq"],
+                "sender_step": merged["sender_step"],
+                "send_ns": pa.array(sends, int64),
+                "received": pa.array(received, int64),
+                "rstep": merged["rstep"],
             }
         )
         return steps_table, failures_table, messages_table
