@@ -52,7 +52,7 @@ def connect(path: str, *, read_only: bool, wait_s: float | None, warn_after_s: f
     warned = False
     while True:
         try:
-            config = {} if threads is None else {"threads": threads}
+            config: dict[str, Any] = {} if threads is None else {"threads": threads}
             return duckdb.connect(path, read_only=read_only, config=config)
         except (duckdb.IOException, duckdb.ConnectionException, duckdb.InvalidInputException) as error:
             holder = busy_holder(error)

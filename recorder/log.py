@@ -42,7 +42,7 @@ def _stale(rows: list[tuple[Any, ...]]) -> list[str]:
     dead = []
     for run_id, run_host, pid, heartbeat in rows:
         if run_host == host:
-            if pid is None or not _alive(pid) or (pid == os.getpid() and False):
+            if pid is None or not _alive(pid):
                 dead.append(run_id)
         elif heartbeat is None or now - heartbeat > STALE_S * 1e9:
             dead.append(run_id)
@@ -92,9 +92,13 @@ class Log:
         if not dead:
             return
         # A reader may write this one fix: the process that should have written it is gone.
+        # Best effort: if another process holds the file, the runs read as running this time.
         self.con.close()
         try:
             con = _open(self.path, read_only=False)
+        except LogError:
+            con = None
+        if con is not None:
             try:
                 con.execute(
                     "UPDATE runs SET status = 'crashed', ended_ns = heartbeat_ns, "
@@ -104,8 +108,7 @@ class Log:
                 )
             finally:
                 con.close()
-        finally:
-            self.con = _open(self.path, read_only=True)
+        self.con = _open(self.path, read_only=True)
 
     def close(self) -> None:
         self.con.close()
