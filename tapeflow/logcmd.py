@@ -20,7 +20,7 @@ from tapeflow.engine.errors import UserError
 if TYPE_CHECKING:
     from tapeflow.recorder import Recorder
 
-__all__ = ["recorder_for_cli", "register"]
+__all__ = ["recorded_line", "recorder_for_cli", "register"]
 
 EXIT_USER = 2
 
@@ -35,6 +35,21 @@ def recorder_for_cli(log: Path | None, command: list[str]) -> Recorder:
     from tapeflow.recorder import Recorder
 
     return Recorder(log, command=command)
+
+
+def recorded_line(recorder: Recorder) -> str:
+    """The summary's last line: which run, which log, how to look at it."""
+    from tapeflow.recorder.connection import display
+
+    where = display(recorder.path)
+    log = "" if recorder.path == _default() else f" --log {where}"
+    return f"recorded as run {recorder.run_id} in {where} (tapeflow runs{log}; tapeflow query \"SELECT …\"{log})"
+
+
+def _default() -> Path:
+    from tapeflow.recorder import default_log_path
+
+    return default_log_path()
 
 
 def _fail(error: BaseException) -> typer.Exit:
