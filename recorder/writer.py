@@ -24,6 +24,7 @@ from .connection import connect
 __all__ = ["Batch", "Writer"]
 
 HEARTBEAT_S = 2.0
+HOLD_S = 1.0  # longest a writer keeps the file while batches keep coming
 WRITER_THREADS = None
 
 
@@ -109,32 +110,44 @@ class Writer:
             except queue.Empty:
                 self._guard(self._beat)
                 continue
-            items: list[tuple[Any, Any, Any] | Ending] = [item]
-            while not isinstance(items[-1], Ending):
-                try:
-                    items.append(self.converted.get_nowait())
-                except queue.Empty:
-                    break
-            tables = [t for t in items if not isinstance(t, Ending)]
-            ending = items[-1] if isinstance(items[-1], Ending) else None
+            if isinstance(item, Ending):
+                self._guard(lambda con: self._write(con, [], item))
+                return
             if self.failure is not None:
-                tables = []
-            if tables or ending is not None:
-                self._guard(lambda con: self._write(con, tables, ending))
-            if ending is not None:
+                continue
+            if self._guard(lambda con: self._drain_into(con, item)):
                 return
 
-    def _guard(self, action: Callable[[Any], None]) -> None:
+    def _drain_into(self, con: Any, first: tuple[Any, Any, Any]) -> bool:
+        """Write ``first`` and whatever is already waiting, one transaction per batch, on one
+        connection; give the file back once nothing waits or after ``HOLD_S`` (readers and
+        other runs' writers retry for seconds, so a short hold shuts nobody out). True when
+        the ending was written."""
+        held_since = time.monotonic()
+        item: tuple[Any, Any, Any] | Ending = first
+        while True:
+            if isinstance(item, Ending):
+                self._write(con, [], item)
+                return True
+            self._write(con, [item], None)
+            if time.monotonic() - held_since > HOLD_S:
+                return False
+            try:
+                item = self.converted.get_nowait()
+            except queue.Empty:
+                return False
+
+    def _guard(self, action: Callable[[Any], bool | None]) -> bool:
         try:
-            # One DuckDB thread: the event loop needs the other core (bench/recording.py).
             con = connect(self.path, read_only=False, wait_s=None, warn_after_s=5.0, threads=WRITER_THREADS)
             try:
-                action(con)
+                return bool(action(con))
             finally:
                 con.close()
         except BaseException as error:
             if self.failure is None:
                 self.failure = error
+            return False
 
     def _beat(self, con: Any) -> None:
         con.execute("UPDATE runs SET heartbeat_ns = ? WHERE id = ?", [time.time_ns(), self.run_id])
