@@ -157,21 +157,42 @@ ModelPath = Annotated[Path, typer.Argument(metavar="MODEL.yaml", help="The YAML 
 
 
 @app.command()
-def run(model: ModelPath) -> None:
+def run(
+    model: ModelPath,
+    record: Annotated[bool, typer.Option("--record/--no-record", help="Record the run into the event log.")] = True,
+    log: Annotated[
+        Path | None,
+        typer.Option("--log", help="The event log (default: $TAPEFLOW_LOG, else ./tapeflow.duckdb).", show_default=False),
+    ] = None,
+) -> None:
     """Run a model to the end; show live progress on a terminal and a summary at the end."""
     from rich.console import Console
 
+    from tapeflow.logcmd import recorded_line, recorder_for_cli
+
     console = Console(highlight=False)
+    recorder = recorder_for_cli(log, ["tapeflow", *sys.argv[1:]]) if record else None
     try:
-        result = run_model(model, show_progress=sys.stdout.isatty(), console=console)
+        result = run_model(
+            model,
+            tap_factory=None if recorder is None else (lambda _process: recorder),
+            show_progress=sys.stdout.isatty(),
+            console=console,
+        )
     except KeyboardInterrupt:
+        if recorder is not None and recorder.status != "created":
+            console.print(recorded_line(recorder), markup=False)
         print("interrupted", file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except UserError as error:
         raise _fail_user(error) from None
     except ComponentError as error:
+        if recorder is not None and recorder.status != "created":
+            console.print(recorded_line(recorder), markup=False)
         raise _fail_component(error) from None
     _print_summary(result, console)
+    if recorder is not None:
+        console.print(recorded_line(recorder), markup=False)
 
 
 @app.command()
@@ -231,6 +252,15 @@ def _options(
     ] = False,
 ) -> None:
     """tapeflow: an event-sourced dataflow engine with recorded replay."""
+
+
+def _register_log_commands() -> None:
+    from tapeflow.logcmd import register
+
+    register(app)
+
+
+_register_log_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
