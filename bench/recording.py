@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+from array import array
 import os
 import tempfile
 import time
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tapeflow import IO, AsyncioConnector, Component, ConnectorSpec, LocalProcess
-from tapeflow.engine.tap import EventTap, StampLog
+from tapeflow.engine.tap import RunInfo, StampLog
 
 
 class Source(Component):
@@ -58,11 +59,21 @@ class Sink(Component):
         pass
 
 
-class StampOnly(EventTap):
+class StampOnly:
     """Keeps the stamped loop's logs but throws them away: the cost of stamping alone."""
 
+    def run_started(self, run: RunInfo) -> None:
+        self.ports = {c.id: (len(c.outputs), len(c.inputs)) for c in run.components}
+
     def component_log(self, component: int, offset_ns: int) -> StampLog:
-        return StampLog(component, offset_ns, on_full=_discard)
+        n_outputs, n_inputs = self.ports[component]
+        return StampLog(component, offset_ns, n_outputs=n_outputs, n_inputs=n_inputs, on_full=_discard)
+
+    def component_ended(self, log: StampLog) -> None:
+        pass
+
+    def run_ended(self, status: str, error: BaseException | None) -> None:
+        pass
 
 
 def _discard(log: StampLog) -> None:
@@ -123,19 +134,18 @@ def writer_throughput(messages: int, path: Path) -> float:
     logs = [recorder.component_log(i, 0) for i in range(n)]
     per_batch = 20_000
     t0 = time.perf_counter_ns()
-    for log in logs:  # one batch's worth, reused: the writer's cost does not depend on values
-        for k in range(per_batch):
-            log.steps.extend((k, t0, t0 + 10, t0 + 20))
-            if log.component:
-                log.messages.extend((k, log.component - 1, k, k, t0, t0, k))
-    template = [(log.messages[:], log.steps[:]) for log in logs]
+    ticks = array("q", range(t0, t0 + per_batch))
+    values = list(range(per_batch))
     rows = 0
     started = time.perf_counter()
     while rows < messages * n * 2:
-        for log, (m, s) in zip(logs, template):
-            log.messages.extend(m)
-            log.steps.extend(s)
-            rows += len(m) // 7 + len(s) // 4
+        for log in logs:  # one batch's worth per component: every step sends, every step consumes
+            log.waits.extend(ticks)
+            log.starts.extend(ticks)
+            log.ends.extend(ticks)
+            if log.outputs:
+                log.outputs[0].extend(values)
+            rows += per_batch * (2 if log.component else 1)
         recorder._flush(final=False)
     recorder.run_ended("completed", None)
     return rows / (time.perf_counter() - started)

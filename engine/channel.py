@@ -38,7 +38,7 @@ DEFAULT_CAPACITY: Final = 64
 
 
 class Inbox:
-    __slots__ = ("buf", "capacity", "_getter", "_putters", "_senders", "detached", "on_drop", "on_detach")
+    __slots__ = ("buf", "capacity", "_getter", "_putters", "_senders", "fan_in", "detached", "on_drop", "on_detach")
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         if capacity < 1:
@@ -48,6 +48,8 @@ class Inbox:
         self._getter: asyncio.Future[None] | None = None
         self._putters: deque[asyncio.Future[None]] = deque()
         self._senders = 0
+        # Fed by more than one sender: fixed when wired, unlike the count of open senders.
+        self.fan_in = False
         self.detached = False
         self.on_drop: Callable[[Any], None] | None = None
         self.on_detach: list[Callable[[], None]] = []
@@ -55,6 +57,7 @@ class Inbox:
     # --- send end -------------------------------------------------------------------------
     def add_sender(self) -> None:
         self._senders += 1
+        self.fan_in = self._senders > 1
 
     def send_nowait(self, item: Any) -> bool:
         """Put ``item`` if there is room (or drop it if detached); ``False`` when full."""

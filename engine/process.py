@@ -158,7 +158,6 @@ class LocalProcess(Process):
             links.setdefault((edge.source.component, edge.source.port), []).append((inbox, edge.index))
         if tap is not None:
             tap.run_started(self.run_info())
-            _report_drops(inboxes.values(), tap)
         _stop_orphans(self.components, inboxes, links)
 
         offset_ns = time.time_ns() - time.perf_counter_ns()
@@ -199,8 +198,6 @@ class LocalProcess(Process):
             status = "completed" if error is None else ("cancelled" if isinstance(error, asyncio.CancelledError | KeyboardInterrupt) else "failed")
             self.status = status
             if tap is not None:
-                for inbox in inboxes.values():
-                    inbox.detach()  # leftovers in flight reach the tap through on_drop
                 tap.run_ended(status, error)
         if error is not None:
             raise error
@@ -243,16 +240,6 @@ def _stop_orphans(components: Mapping[str, Component], inboxes: Mapping[tuple[st
 
         for inbox in targets:
             inbox.on_detach.append(lost_one)
-
-
-def _report_drops(inboxes: Iterable[Inbox], tap: Any) -> None:
-    """Messages that were sent but never consumed are still recorded, with no receiver step."""
-
-    def dropped(envelope: Any) -> None:
-        tap.message(envelope, None, None, None)
-
-    for inbox in inboxes:
-        inbox.on_drop = dropped
 
 
 def _component_error(component: Component, step: int | None, phase: str, error: BaseException) -> ComponentError:

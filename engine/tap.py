@@ -1,43 +1,48 @@
 """The tap: how a recorder hears every message and every step without the engine knowing it.
 
 A process with ``tap=None`` runs the plain component loop, which has no recording code at
-all. With a tap, it runs the stamped loop: every message travels in an envelope
-``(payload, channel, seq, sender_step, send_ns)`` and each component loop writes what it
-hears into a :class:`StampLog` the tap handed it (``tap.component_log(id, offset_ns)``).
+all. With a tap, it runs the stamped loop, which writes into a :class:`StampLog` the tap
+handed it (``tap.component_log(id, offset_ns)``), per component-step:
 
-The stamp log is flat lists rather than calls: a Python call costs about 0.1 µs and a list
-append 0.03 µs on the 2-core bench machine, against a recording budget of 1 µs per
-component-step (bench/recording.py, recording on versus off). Per consumed message the loop
-appends seven items, per step four:
-
-- ``messages``: the five items of the envelope, then ``receive_raw, receiver_step`` (the
-  receiving step's index). The envelope is spread rather than kept: a list of held tuples
-  makes the cyclic GC walk them again and again (0.3 µs per step in bench/recording.py), and
-  the writer slices flat columns out of it at C speed;
-- ``steps``: ``index, wait_raw, start_raw, end_raw``; ``blocked = start - wait``;
+- ``waits``, ``starts``, ``ends``: three clock readings (when the step began waiting for
+  inputs, when it began, when it ended), each in an ``array('q')`` that a recorder hands to
+  Arrow without converting a single int; the step index is implicit (``first_step`` +
+  position), ``blocked = start - wait``;
+- ``outputs[i]``: the value sent on output ``i`` after the step (steps that sent nothing —
+  the closing step, a failed step — append nothing);
+- ``sources[i]``: for an input fed by several connectors (fan-in) only, the channel id each
+  consumed value came from;
 - ``errors``: ``(index, exception)`` for a step that raised (rare, so kept apart).
+
+Messages are not written one by one: every message is determined by these records. The engine
+sends once per connector per step, so message ``seq`` on a channel is the sender's step
+``seq``: its payload is ``outputs[port][seq]`` and its send time that step's end. It is
+consumed by the receiver's step ``seq + len(initial_values[port])`` (for fan-in, found through
+``sources``), whose start is the consume time; it was received at ``max(send, wait)`` of that
+step, the moment both the message and its receiver were there. A recorder derives the message
+rows in bulk, off the event loop; see ``tapeflow.recorder.writer``. This keeps the stamped loop
+within a few list appends of the plain one: recording is budgeted at 1 µs per component-step
+(bench/recording.py) and one Python call costs about 0.1 µs, a list append 0.03 µs.
 
 ``*_raw`` values are ``time.perf_counter_ns()`` readings; adding ``offset_ns`` turns them into
 wall-clock nanoseconds comparable across processes (differences stay monotonic durations).
-``send_ns`` in the envelope is already wall-clock, since it travels to other processes.
 
-A message's consume time is the start of its receiving step, so it is not stored twice.
-Messages that were still in flight at the end, or sent to a receiver that had finished, reach
-``tap.message(envelope, None, None, None)``.
-
-The tap owns when logs are emptied: the loop calls ``log.full()`` when ``len(log.steps)``
+The tap owns when logs are emptied: the loop calls ``log.full()`` when ``len(log.ends)``
 reaches ``log.limit`` (a bound on memory even when the event loop never idles); a tap also
-empties them from callbacks on the event loop (a timer), which never interleave with a step's
-synchronous code, so ``drain()`` sees whole records.
+drains them from callbacks on the event loop (a timer), which never interleave with a step's
+synchronous code. A drain may still fall between a step's record and its later sends (a send
+that had to wait), or between a fan-in value's ``sources`` entry and its step: a consumer of
+the logs matches records across drains.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["MESSAGE_WIDTH", "STEP_WIDTH", "ChannelInfo", "ComponentInfo", "Envelope", "EventTap", "RunInfo", "StampLog", "Tap", "call_log", "finish_call_log"]
+__all__ = ["IMMUTABLE_PAYLOADS", "ChannelInfo", "ComponentInfo", "Drained", "RunInfo", "StampLog", "Tap"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,69 +84,89 @@ class RunInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-# (payload, channel id, per-channel sequence number, sender's step index, send time in ns)
-Envelope = tuple[Any, int, int, int, int]
-
 # Payload types that cannot change after they were sent: a tap may encode them later, off the
 # hot path. Anything else (lists, dicts, arrays) goes through ``StampLog.snapshot`` at once,
 # because the receiver or the sender may mutate it after the step.
-MESSAGE_WIDTH = 7  # payload, channel, seq, sender_step, send_ns, receive_raw, receiver_step
-STEP_WIDTH = 4  # index, wait_raw, start_raw, end_raw
-
 IMMUTABLE_PAYLOADS: frozenset[type] = frozenset({int, float, str, bytes, bool, type(None)})
 
 
-class StampLog:
-    """What one component's stamped loop heard since the tap last drained it."""
+@dataclass(slots=True)
+class Drained:
+    """What a drain took out of one component's log."""
 
-    __slots__ = ("component", "offset_ns", "messages", "steps", "errors", "limit", "plain", "snapshot", "on_full")
+    component: int
+    first_step: int
+    waits: array[int]
+    starts: array[int]
+    ends: array[int]
+    outputs: list[list[Any]]
+    sources: list[list[int]]
+    errors: list[tuple[int, BaseException]]
+    finished: bool
+
+
+class StampLog:
+    """What one component's stamped loop recorded since the tap last drained it."""
+
+    __slots__ = (
+        "component", "offset_ns", "waits", "starts", "ends", "outputs", "sources", "errors", "first_step",
+        "limit", "plain", "snapshot", "on_full", "finished",
+    )
 
     def __init__(
         self,
         component: int,
         offset_ns: int,
         *,
-        limit: int = 1 << 16,
+        n_outputs: int = 0,
+        n_inputs: int = 0,
+        limit: int = 1 << 15,
         plain: frozenset[type] = IMMUTABLE_PAYLOADS,
-        snapshot: Callable[[Envelope], Envelope] | None = None,
+        snapshot: Callable[[Any, int], Any] | None = None,
         on_full: Callable[[StampLog], None] | None = None,
     ) -> None:
         self.component = component
         self.offset_ns = offset_ns
-        self.messages: list[Any] = []
-        self.steps: list[int] = []
+        self.waits: array[int] = array("q")
+        self.starts: array[int] = array("q")
+        self.ends: array[int] = array("q")
+        self.outputs: list[list[Any]] = [[] for _ in range(n_outputs)]
+        self.sources: list[list[int]] = [[] for _ in range(n_inputs)]
         self.errors: list[tuple[int, BaseException]] = []
+        self.first_step = 0
         self.limit = limit
         self.plain = plain
-        self.snapshot: Callable[[Envelope], Envelope] = snapshot or (lambda envelope: envelope)
+        # snapshot(value, output port) -> what to keep for a payload that could still change
+        self.snapshot: Callable[[Any, int], Any] = snapshot or (lambda value, port: value)
         self.on_full = on_full
+        self.finished = False
 
     def full(self) -> None:
         if self.on_full is not None:
             self.on_full(self)
 
-    def drain(self, final: bool = False) -> tuple[list[Any], list[int], list[tuple[int, BaseException]]]:
-        """Take what was recorded, leaving the log empty.
-
-        Messages of a step that has not ended yet stay behind (their consume time is that
-        step's start, which only the step record carries); with ``final`` they are taken too,
-        and the tap records them as received but never consumed.
-        """
-        messages, steps, errors = self.messages, self.steps, self.errors
-        keep: list[Any] = []
-        if messages and not final:
-            done = steps[-4] if steps else -1
-            cut = len(messages)
-            while cut and messages[cut - 1] > done:
-                cut -= MESSAGE_WIDTH
-            if cut < len(messages):
-                keep = messages[cut:]
-                del messages[cut:]
-        taken = (messages[:], steps[:], errors[:])
-        messages.clear()
-        steps.clear()
-        errors.clear()
-        messages.extend(keep)
+    def drain(self) -> Drained:
+        """Take what was recorded, leaving the log empty (the loop keeps appending to the
+        same containers, so they are copied and cleared, never replaced)."""
+        waits, starts, ends = self.waits, self.starts, self.ends
+        taken = Drained(
+            self.component,
+            self.first_step,
+            waits[:],
+            starts[:],
+            ends[:],
+            [out[:] for out in self.outputs],
+            [src[:] for src in self.sources],
+            self.errors[:],
+            self.finished,
+        )
+        self.first_step += len(ends)
+        del waits[:], starts[:], ends[:]
+        for out in self.outputs:
+            out.clear()
+        for src in self.sources:
+            src.clear()
+        self.errors.clear()
         return taken
 
 
@@ -152,81 +177,11 @@ class Tap(Protocol):
         """The log component ``component``'s loop writes to; called once per component."""
         ...
 
-    def message(
-        self,
-        envelope: Envelope,
-        receiver_step: int | None,
-        receive_ns: int | None,
-        consume_ns: int | None,
-    ) -> None:
-        """A message that no step consumed (``None`` stamps): in flight at the end, or sent to
-        a receiver that had finished."""
+    def component_ended(self, log: StampLog) -> None:
+        """The component's loop is over (``log.finished`` is set): values still sent to it
+        will never be consumed."""
         ...
 
     def run_ended(self, status: str, error: BaseException | None) -> None:
         """``status`` is ``"completed"``, ``"failed"`` or ``"cancelled"``."""
         ...
-
-
-def call_log(tap: Any, component: int, offset_ns: int) -> StampLog:
-    """A log for a tap without ``component_log``: one that has ``message(envelope,
-    receiver_step, receive_ns, consume_ns)`` and ``step(component, index, start_ns, end_ns,
-    blocked_ns, error)``. They are called after each step (``limit=1``): for tests and tools,
-    not for recording at speed."""
-    relay = _Relay(tap.message, tap.step)
-    return StampLog(component, offset_ns, limit=1, on_full=relay.replay)
-
-
-class _Relay:
-    def __init__(self, on_message: Callable[..., None], on_step: Callable[..., None]) -> None:
-        self.on_message = on_message
-        self.on_step = on_step
-
-    def replay(self, log: StampLog, final: bool = False) -> None:
-        messages, steps, errors = log.drain(final)
-        off = log.offset_ns
-        starts = {steps[i]: steps[i + 2] for i in range(0, len(steps), STEP_WIDTH)}
-        for i in range(0, len(messages), MESSAGE_WIDTH):
-            envelope = tuple(messages[i : i + 5])
-            received, index = messages[i + 5], messages[i + 6]
-            start = starts.get(index)
-            if start is None:  # taken off the channel, but its step never began
-                self.on_message(envelope, None, received + off, None)
-            else:
-                self.on_message(envelope, index, received + off, start + off)
-        failed = dict(errors)
-        for i in range(0, len(steps), STEP_WIDTH):
-            index, wait, start, end = steps[i : i + STEP_WIDTH]
-            self.on_step(log.component, index, start + off, end + off, start - wait, failed.get(index))
-
-
-def finish_call_log(log: StampLog) -> None:
-    """At the end of a component loop: report what a ``call_log`` still holds."""
-    on_full = log.on_full
-    relay = getattr(on_full, "__self__", None)
-    if isinstance(relay, _Relay):
-        relay.replay(log, final=True)
-
-
-class EventTap:
-    """Base for simple taps that prefer one call per event: subclass and override
-    ``on_message``/``on_step``. Calls happen after each step (``limit=1``), so this is for
-    tests and tools, not for recording at speed."""
-
-    def run_started(self, run: RunInfo) -> None:
-        pass
-
-    def component_log(self, component: int, offset_ns: int) -> StampLog:
-        return StampLog(component, offset_ns, limit=1, on_full=_Relay(self.on_message, self.on_step).replay)
-
-    def message(self, envelope: Envelope, receiver_step: int | None, receive_ns: int | None, consume_ns: int | None) -> None:
-        self.on_message(envelope, receiver_step, receive_ns, consume_ns)
-
-    def run_ended(self, status: str, error: BaseException | None) -> None:
-        pass
-
-    def on_message(self, envelope: Any, receiver_step: int | None, receive_ns: int | None, consume_ns: int | None) -> None:
-        pass
-
-    def on_step(self, component: int, index: int, start_ns: int, end_ns: int, blocked_ns: int, error: BaseException | None) -> None:
-        pass

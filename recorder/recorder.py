@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from ..engine.tap import IMMUTABLE_PAYLOADS, MESSAGE_WIDTH, STEP_WIDTH, Envelope, RunInfo, StampLog
+from ..engine.tap import IMMUTABLE_PAYLOADS, RunInfo, StampLog
 from .codec import Fallback, encoder
 from .errors import RecordingError
 
@@ -102,9 +102,9 @@ class Recorder:
         self.fallback = fallback
         self.status = "created"
         self._encode = encoder(fallback)
-        self._labels: dict[int, str] = {}
+        self._labels: dict[tuple[int, int], str] = {}
+        self._ports: dict[int, tuple[int, int]] = {}
         self._logs: list[StampLog] = []
-        self._unconsumed: list[Any] = []  # flat message records (MESSAGE_WIDTH) with no receiver step
         self._snapshots = 0
         self._offset_ns = 0
         self._writer: Any = None
@@ -121,7 +121,11 @@ class Recorder:
             raise RecordingError(f"run {self.run_id!r}: this Recorder already recorded a run; make a new Recorder per run")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         where = display(self.path)
-        self._labels = {c.id: c.label for c in run.channels}
+        by_name = {c.name: c for c in run.components}
+        for channel in sorted(run.channels, key=lambda c: c.id, reverse=True):
+            sender = by_name[channel.source_component]
+            self._labels[(sender.id, sender.outputs.index(channel.source_port))] = channel.label
+        self._ports = {c.id: (len(c.outputs), len(c.inputs)) for c in run.components}
         started = time.time_ns()
         con = connect(str(self.path), read_only=False, wait_s=None, warn_after_s=5.0)
         try:
@@ -151,14 +155,8 @@ class Recorder:
             con.execute("COMMIT")
         finally:
             con.close()
-        names = [c.name for c in sorted(run.components, key=lambda c: c.id)]
-        by_name = {c.name: c.id for c in run.components}
-        feeds: dict[int, list[int]] = {}
-        for channel in run.channels:
-            feeds.setdefault(by_name[channel.target_component], []).append(channel.id)
-        sole = {cid: ids[0] for cid, ids in feeds.items() if len(ids) == 1}
         self._writer = Writer(
-            str(self.path), self.run_id, names, lambda: self._offset_ns, self._encode, Encoded, _error_text, self._encode.fast, sole
+            str(self.path), self.run_id, run, lambda: self._offset_ns, self._encode, Encoded, _error_text, self._encode.fast, self._labels
         )
         self.status = "running"
         try:
@@ -169,17 +167,18 @@ class Recorder:
 
     def component_log(self, component: int, offset_ns: int) -> StampLog:
         self._offset_ns = offset_ns
-        log = StampLog(component, offset_ns, plain=IMMUTABLE_PAYLOADS, snapshot=self._snapshot, on_full=self._full)
+        n_outputs, n_inputs = self._ports.get(component, (0, 0))
+        log = StampLog(
+            component, offset_ns, n_outputs=n_outputs, n_inputs=n_inputs,
+            plain=IMMUTABLE_PAYLOADS,
+            snapshot=lambda value, port: self._snapshot(value, (component, port)),
+            on_full=self._full,
+        )
         self._logs.append(log)
         return log
 
-    def message(self, envelope: Envelope, receiver_step: int | None, receive_ns: int | None, consume_ns: int | None) -> None:
-        if type(envelope[0]) not in IMMUTABLE_PAYLOADS:
-            envelope = self._snapshot(envelope)
-        raw = None if receive_ns is None else receive_ns - self._offset_ns
-        self._unconsumed.extend(envelope)
-        self._unconsumed.append(raw)
-        self._unconsumed.append(None)
+    def component_ended(self, log: StampLog) -> None:
+        pass  # the next drain reads log.finished
 
     def run_ended(self, status: str, error: BaseException | None) -> None:
         if self._writer is None or self.status != "running":
@@ -207,22 +206,25 @@ class Recorder:
             print(f"tapeflow: {message}", file=sys.stderr)
 
     # --- buffers ---------------------------------------------------------------------------
-    def _snapshot(self, envelope: Envelope) -> Envelope:
-        payload = envelope[0]
+    def _port_label(self, port: tuple[int, int]) -> str:
+        return self._labels.get(port, f"component {port[0]} output {port[1]}")
+
+    def _snapshot(self, value: Any, port: tuple[int, int]) -> Any:
+        """Encode now a sent value that could still change (the step's own list, say)."""
         try:
-            blob = Encoded(self._encode(payload))
+            blob = Encoded(self._encode(value))
         except (TypeError, ValueError) as problem:
-            kind = type(payload)
+            kind = type(value)
             what = str(problem)
             if not what.startswith("cannot record"):  # the codec names the innermost culprit
                 what = f"cannot record payload of type {kind.__module__}.{kind.__qualname__} ({problem})"
             raise RecordingError(
-                f"channel {self._labels.get(envelope[1], envelope[1])!r}: {what}; send msgpack-able values (numbers, "
+                f"channel {self._port_label(port)!r}: {what}; send msgpack-able values (numbers, "
                 "str, bytes, lists, dicts, tuples, sets, datetimes, Decimal, numpy arrays) or record with "
                 "Recorder(fallback='pickle') or fallback='repr'"
             ) from problem
         self._snapshots += 1
-        return (blob, envelope[1], envelope[2], envelope[3], envelope[4])
+        return blob
 
     def _tick(self) -> None:
         self._flush(final=False)
@@ -237,25 +239,8 @@ class Recorder:
     def _flush(self, *, final: bool) -> None:
         from .writer import Batch
 
-        batch = Batch(snapshots=self._snapshots > 0)
+        parts = [log.drain() for log in self._logs]
+        batch = Batch(parts=[p for p in parts if len(p.ends) or p.finished or any(p.outputs) or any(p.sources)], final=final, snapshots=self._snapshots > 0)
         self._snapshots = 0
-        for log in self._logs:
-            messages, steps, errors = log.drain(final)
-            if not steps and not messages:
-                continue
-            if final and messages:
-                # Taken off a channel but their step never began: received, never consumed.
-                done = steps[-STEP_WIDTH] if steps else -1
-                cut = len(messages)
-                while cut and messages[cut - 1] > done:
-                    cut -= MESSAGE_WIDTH
-                for i in range(cut + MESSAGE_WIDTH - 1, len(messages), MESSAGE_WIDTH):
-                    messages[i] = None
-                batch.unconsumed += messages[cut:]
-                del messages[cut:]
-            batch.parts.append((log.component, messages, steps, errors))
-        batch.unconsumed += self._unconsumed
-        self._unconsumed = []
-        if batch.parts or batch.unconsumed:
-            batch.snapshots = batch.snapshots or any(type(p) is Encoded for p in batch.unconsumed[0::MESSAGE_WIDTH])
+        if batch.parts or final:
             self._writer.put(batch)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tapeflow import AsyncioConnector, ConnectorSpec
+from tapeflow.engine.tap import Drained, StampLog
 
 
 def wire(source: str, target: str) -> AsyncioConnector:
@@ -14,25 +15,48 @@ def wire(source: str, target: str) -> AsyncioConnector:
 
 
 class ListTap:
-    """A tap that keeps everything it hears, for checking what the stamped loop reports."""
+    """A tap that keeps everything the stamped loop wrote, for checking it in tests."""
 
     def __init__(self) -> None:
         self.run: Any = None
-        self.messages: list[tuple[Any, ...]] = []
-        self.steps: list[tuple[Any, ...]] = []
+        self.logs: dict[int, StampLog] = {}
+        self.drained: dict[int, list[Drained]] = {}
         self.ended: tuple[str, BaseException | None] | None = None
 
     def run_started(self, run: Any) -> None:
         self.run = run
 
-    def message(self, envelope: Any, receiver_step: Any, receive_ns: Any, consume_ns: Any) -> None:
-        self.messages.append((envelope, receiver_step, receive_ns, consume_ns))
+    def component_log(self, component: int, offset_ns: int) -> StampLog:
+        info = self.run.components[component]
+        log = StampLog(component, offset_ns, n_outputs=len(info.outputs), n_inputs=len(info.inputs), limit=7, on_full=self._drain)
+        self.logs[component] = log
+        return log
 
-    def step(self, component: int, index: int, start_ns: int, end_ns: int, blocked_ns: int, error: Any) -> None:
-        self.steps.append((component, index, start_ns, end_ns, blocked_ns, error))
+    def _drain(self, log: StampLog) -> None:
+        self.drained.setdefault(log.component, []).append(log.drain())
+
+    def component_ended(self, log: StampLog) -> None:
+        self._drain(log)
 
     def run_ended(self, status: str, error: BaseException | None) -> None:
         self.ended = (status, error)
+
+    def steps(self, component: int) -> list[tuple[int, int, int, int]]:
+        """(index, wait, start, end) of every step the component recorded."""
+        rows = []
+        for part in self.drained.get(component, []):
+            for i, (wait, start, end) in enumerate(zip(part.waits, part.starts, part.ends)):
+                rows.append((part.first_step + i, wait, start, end))
+        return rows
+
+    def sent(self, component: int, port: int) -> list[Any]:
+        return [v for part in self.drained.get(component, []) for v in part.outputs[port]]
+
+    def sources(self, component: int, port: int) -> list[int]:
+        return [c for part in self.drained.get(component, []) for c in part.sources[port]]
+
+    def errors(self, component: int) -> list[tuple[int, BaseException]]:
+        return [e for part in self.drained.get(component, []) for e in part.errors]
 
 
 @pytest.fixture(params=["plain", "stamped"])

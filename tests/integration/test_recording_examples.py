@@ -1,4 +1,4 @@
-"""Record the examples and read every payload back equal to what was sent."""
+"""Record the examples and read every payload back equal to what its receiver was given."""
 
 from __future__ import annotations
 
@@ -8,41 +8,57 @@ from typing import Any
 import pytest
 
 from tapeflow.engine.config import load_process
-from tapeflow.engine.tap import MESSAGE_WIDTH
 from tapeflow.recorder import Recorder, open_log
-from tapeflow.recorder.codec import decode
-from tapeflow.recorder.recorder import Encoded
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-class Spy(Recorder):
-    """A Recorder that also keeps every payload as the loop handed it over, by (channel, seq)."""
+def spy_on_inputs(process: Any) -> dict[tuple[str, int], dict[str, Any]]:
+    """Wrap every component's step so it notes, per step index, the input values it saw."""
+    seen: dict[tuple[str, int], dict[str, Any]] = {}
+    for component in process.components.values():
+        original = component.step
+        counter = [0]
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.sent: dict[tuple[int, int], Any] = {}
+        async def step(component: Any = component, original: Any = original, counter: list[int] = counter) -> None:
+            seen[(component.name, counter[0])] = {port: component.__dict__[port] for port in component.io.inputs}
+            counter[0] += 1
+            await original()
 
-    def _flush(self, *, final: bool) -> None:
-        for flat in [log.messages for log in self._logs] + [self._unconsumed]:
-            for i in range(0, len(flat), MESSAGE_WIDTH):
-                payload = flat[i]
-                self.sent[(flat[i + 1], flat[i + 2])] = decode(payload) if type(payload) is Encoded else payload
-        super()._flush(final=final)
+        component.step = step
+    return seen
 
 
 @pytest.mark.parametrize("model", ["loop/savings.yaml", "tutorial/model.yaml"])
 async def test_example_payloads_read_back_equal(model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # the examples write their CSV files to the working directory
     process = load_process(EXAMPLES / model)
-    spy = Spy(tmp_path / "log.duckdb")
-    process.tap = spy
+    seen = spy_on_inputs(process)
+    recorder = Recorder(tmp_path / "log.duckdb")
+    process.tap = recorder
     async with process:
         await process.run()
-    assert spy.sent
     with open_log(tmp_path / "log.duckdb") as log:
-        run = log.run(spy.run_id)
+        run = log.run(recorder.run_id)
         assert run.status == "completed"
-        recorded = {(channel, seq): value for channel, seq, value in run.iter_messages()}
         assert run.info["config"] is not None
-    assert recorded == spy.sent
+        targets = {row[0]: (row[1], row[2]) for row in run.channels.select("id, target_component, target_port").fetchall()}
+        consumed = run.messages.filter("receiver_step IS NOT NULL").select("channel, receiver_step").fetchall()
+        values = {(channel, seq): value for channel, seq, value in run.iter_messages()}
+        seqs = {(c, s): r for c, s, r in run.messages.select("channel, seq, receiver_step").fetchall()}
+    checked = 0
+    for (channel, seq), value in values.items():
+        receiver_step = seqs[(channel, seq)]
+        if receiver_step is None:
+            continue
+        component, port = targets[channel]
+        assert seen[(component, receiver_step)][port] == value
+        checked += 1
+    # Every value a step took from a channel is in the log, and nothing else was consumed.
+    from_channels = sum(
+        1
+        for (component, index), inputs in seen.items()
+        for port in inputs
+        if index >= len(process.components[component].initial_values.get(port, ()))
+    )
+    assert checked == len(consumed) == from_channels > 0

@@ -150,35 +150,44 @@ async def test_cancelling_run_runs_destroy(tap_mode: str) -> None:
     assert p.status == "cancelled"
 
 
-async def test_stamped_loop_reports_every_message_and_step() -> None:
+async def test_stamped_loop_records_every_step_and_sent_value() -> None:
     tap = ListTap()
     p = LocalProcess(components=[Source(name="src", values=[5, 6, 7]), Pass(name="p"), Collect(name="sink")],
                      connectors=[wire("src.x", "p.x"), wire("p.y", "sink.x")], tap=tap)
     await run(p)
     assert tap.ended == ("completed", None)
     assert [c.name for c in tap.run.components] == ["src", "p", "sink"]
-    by_channel: dict[int, list[Any]] = {}
-    for envelope, receiver_step, receive_ns, consume_ns in tap.messages:
-        payload, channel, seq, sender_step, send_ns = envelope
-        by_channel.setdefault(channel, []).append((seq, payload, sender_step, receiver_step))
-        assert send_ns <= receive_ns <= consume_ns
-    assert by_channel == {
-        0: [(0, 5, 0, 0), (1, 6, 1, 1), (2, 7, 2, 2)],
-        1: [(0, 5, 0, 0), (1, 6, 1, 1), (2, 7, 2, 2)],
-    }
-    steps = {(c, i) for c, i, *_ in tap.steps}
-    assert steps == {(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)}
-    for _, _, start, end, blocked, error in tap.steps:
-        assert start <= end and blocked >= 0 and error is None
+    # The source's closing step is recorded but sends nothing.
+    assert [s[0] for s in tap.steps(0)] == [0, 1, 2, 3]
+    assert [s[0] for s in tap.steps(1)] == [0, 1, 2]
+    assert tap.sent(0, 0) == [5, 6, 7] and tap.sent(1, 0) == [5, 6, 7]
+    for component in range(3):
+        for _, wait, start, end in tap.steps(component):
+            assert wait <= start <= end
+    # A receiver's step k starts after the sender's step k ended (message k's send).
+    for (_, _, _, sent_at), (_, _, started, _) in zip(tap.steps(0), tap.steps(1)):
+        assert sent_at <= started
 
 
-async def test_stamped_loop_reports_the_failing_step() -> None:
+async def test_stamped_loop_notes_the_channel_of_each_fanned_in_value() -> None:
+    tap = ListTap()
+    p = LocalProcess(components=[Source(name="s1", values=[1, 2]), Source(name="s2", values=[10]), Collect(name="sink")],
+                     connectors=[wire("s1.x", "sink.x"), wire("s2.x", "sink.x")], tap=tap)
+    await run(p)
+    seen = p.components["sink"].seen
+    channel_of = {1: 0, 2: 0, 10: 1}
+    assert tap.sources(2, 0) == [channel_of[v] for v in seen]
+
+
+async def test_stamped_loop_records_the_failing_step() -> None:
     tap = ListTap()
     p = LocalProcess(components=[Source(name="src", values=[1, 3]), Boom(name="boom", at=3)],
                      connectors=[wire("src.x", "boom.x")], tap=tap)
     with pytest.raises(ComponentError):
         await run(p)
-    failed = [s for s in tap.steps if s[5] is not None]
-    assert [(c, i) for c, i, *_ in failed] == [(1, 1)]
-    assert isinstance(failed[0][5], RuntimeError)
+    errors = tap.errors(1)
+    assert [index for index, _ in errors] == [1]
+    assert isinstance(errors[0][1], RuntimeError)
+    assert [s[0] for s in tap.steps(1)] == [0, 1]
+    assert tap.sent(1, 0) == [1]  # the failed step sent nothing
     assert tap.ended is not None and tap.ended[0] == "failed"

@@ -1,0 +1,311 @@
+"""Turns drained stamp logs into the rows of ``steps`` and ``messages``, in bulk.
+
+The stamped loop records steps and sent values, never messages one by one (see
+``tapeflow.engine.tap``). Each message is determined by them:
+
+- message ``k`` on channel ``S.o -> R.p`` was sent by the sender's step ``k`` (the engine
+  sends once per connector per step), so its payload is the ``k``-th value sent on ``S.o``
+  and its send time the end of ``S``'s step ``k``;
+- it was consumed by ``R``'s step ``j = n + i``, where ``n`` is the number of initial values
+  of ``R.p`` and ``i`` the message's position in ``R.p``'s stream: ``i = k`` for an input fed
+  by one connector; for a fanned-in input, the position of the ``k``-th value noted from that
+  channel in ``R``'s ``sources``;
+- its consume time is the start of step ``j``; its receive time ``max(send, wait(j))``, the
+  moment both the message and its receiver were there.
+
+A drain can cut between the two ends of a message, so a :class:`Matcher` keeps, per
+component, the step times and sent values that a later message may still need, and emits a
+message once its receiving step is known. Sent values that will never be consumed (the run
+ended, or the receiver finished first) are emitted with no receiver.
+
+Everything per row happens in Arrow's C kernels; the only Python work per row is encoding a
+payload (one msgpack call) and what ``array('q')`` did on the hot path. Memory held between
+drains is bounded by the channels' capacity: a sender can be at most that far ahead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+from ..engine.tap import Drained, RunInfo
+
+__all__ = ["Matcher", "Tables"]
+
+INT64 = pa.int64()
+INT32 = pa.int32()
+
+
+def _ints(values: Any) -> Any:
+    """An ``array('q')`` as an Arrow int64 array, sharing its buffer (no per-int conversion)."""
+    return pa.Array.from_buffers(INT64, len(values), [None, pa.py_buffer(values)])
+
+
+_COUNTING: list[Any] = [pa.array([], INT64)]
+
+
+def _arange(first: int, n: int) -> Any:
+    """``first, first + 1, …`` (n values) from a cached 0..N column: one vectorised add."""
+    counting = _COUNTING[0]
+    if len(counting) < n:
+        counting = _COUNTING[0] = pa.array(range(max(n, 1 << 16)), INT64)
+    return pc.add(counting.slice(0, n), pa.scalar(first, INT64))
+
+
+@dataclass(slots=True)
+class _History:
+    """A window of a component's step times, ``[base, base + len)`` by step index."""
+
+    base: int = 0
+    waits: Any = field(default_factory=lambda: pa.array([], INT64))
+    starts: Any = field(default_factory=lambda: pa.array([], INT64))
+    ends: Any = field(default_factory=lambda: pa.array([], INT64))
+
+    @property
+    def count(self) -> int:
+        return self.base + len(self.ends)
+
+    def add(self, waits: Any, starts: Any, ends: Any) -> None:
+        self.waits = pa.concat_arrays([self.waits, waits])
+        self.starts = pa.concat_arrays([self.starts, starts])
+        self.ends = pa.concat_arrays([self.ends, ends])
+
+    def keep_from(self, index: int) -> None:
+        cut = min(max(index - self.base, 0), len(self.ends))
+        if cut:
+            self.waits, self.starts, self.ends = self.waits.slice(cut), self.starts.slice(cut), self.ends.slice(cut)
+            self.base += cut
+
+
+@dataclass(slots=True)
+class _Sent:
+    """A window of the encoded values sent on one output, ``[base, base + len)`` by step."""
+
+    base: int = 0
+    payloads: Any = field(default_factory=lambda: pa.array([], pa.binary()))
+
+    @property
+    def count(self) -> int:
+        return self.base + len(self.payloads)
+
+    def keep_from(self, k: int) -> None:
+        cut = min(max(k - self.base, 0), len(self.payloads))
+        if cut:
+            self.payloads = self.payloads.slice(cut)
+            self.base += cut
+
+
+@dataclass(slots=True)
+class _Channel:
+    id: int
+    sender: int
+    port: int
+    receiver: int
+    input: int
+    initial: int
+    next_k: int = 0  # first message not emitted yet
+
+
+@dataclass(slots=True)
+class _FanIn:
+    """An input fed by several channels: which channel each consumed value came from."""
+
+    receiver: int
+    input: int
+    initial: int
+    channels: dict[int, _Channel]
+    base: int = 0  # stream position of sources[0]
+    sources: Any = field(default_factory=lambda: pa.array([], INT32))
+    next_pos: int = 0  # first stream position not matched yet
+
+
+@dataclass(slots=True)
+class Tables:
+    """One drain's rows, ready for ``INSERT … SELECT``; times are raw (add the offset)."""
+
+    steps: Any
+    failures: Any
+    messages: Any
+
+
+class Matcher:
+    """Stateful: feed it every drain of a run in order, then once more with ``final=True``."""
+
+    def __init__(self, run: RunInfo, encode_all: Callable[[list[Any], int, int], Any], error_text: Callable[[BaseException], tuple[str, str | None]]) -> None:
+        self.encode_all = encode_all  # (values, component, port) -> Arrow binary array
+        self.error_text = error_text
+        by_name = {c.name: c for c in run.components}
+        self.history = {c.id: _History() for c in run.components}
+        self.sent = {(c.id, port): _Sent() for c in run.components for port in range(len(c.outputs))}
+        self.finished: set[int] = set()
+        fed: dict[tuple[int, int], list[_Channel]] = {}
+        for info in run.channels:
+            sender, receiver = by_name[info.source_component], by_name[info.target_component]
+            port, inp = sender.outputs.index(info.source_port), receiver.inputs.index(info.target_port)
+            channel = _Channel(info.id, sender.id, port, receiver.id, inp, len(receiver.initial_values.get(info.target_port, ())))
+            fed.setdefault((receiver.id, inp), []).append(channel)
+        self.single = [chs[0] for chs in fed.values() if len(chs) == 1]
+        self.fan_ins = {key: _FanIn(key[0], key[1], chs[0].initial, {c.id: c for c in chs}) for key, chs in fed.items() if len(chs) > 1}
+        self.channels = [c for chs in fed.values() for c in chs]
+
+    def add(self, drained: Sequence[Drained], *, final: bool = False) -> Tables:
+        step_parts: list[Any] = []
+        failures: list[tuple[int, int, str, str | None]] = []
+        for part in drained:
+            cid = part.component
+            n = len(part.ends)
+            if n:
+                waits, starts, ends = _ints(part.waits), _ints(part.starts), _ints(part.ends)
+                self.history[cid].add(waits, starts, ends)
+                step_parts.append(
+                    pa.table({
+                        "cid": pa.repeat(pa.scalar(cid, INT32), n),
+                        "step": _arange(part.first_step, n),
+                        "wait": waits,
+                        "start": starts,
+                        "stop": ends,
+                    })
+                )
+            for index, error in part.errors:
+                text, trace = self.error_text(error)
+                failures.append((cid, index, text, trace))
+            for port, values in enumerate(part.outputs):
+                if values:
+                    sent = self.sent[(cid, port)]
+                    sent.payloads = pa.concat_arrays([sent.payloads, self.encode_all(values, cid, port)])
+            for inp, sources in enumerate(part.sources):
+                if sources:
+                    fan_in = self.fan_ins[(cid, inp)]
+                    fan_in.sources = pa.concat_arrays([fan_in.sources, pa.array(sources, INT32)])
+            if part.finished:
+                self.finished.add(cid)
+
+        message_parts: list[Any] = []
+        for channel in self.single:
+            consumed = max(self.history[channel.receiver].count - channel.initial, channel.next_k)
+            self._emit(channel, consumed - channel.next_k, None, message_parts)
+        for fan_in in self.fan_ins.values():
+            self._match_fan_in(fan_in, message_parts)
+        if final or self.finished:
+            for channel in self.channels:
+                if final or channel.receiver in self.finished:
+                    self._emit_unconsumed(channel, message_parts)
+        self._trim()
+
+        return Tables(
+            pa.concat_tables(step_parts) if step_parts else _empty_steps(),
+            pa.table({
+                "cid": pa.array([f[0] for f in failures], INT32),
+                "step": pa.array([f[1] for f in failures], INT64),
+                "error": pa.array([f[2] for f in failures], pa.string()),
+                "traceback": pa.array([f[3] for f in failures], pa.string()),
+            }),
+            pa.concat_tables(message_parts) if message_parts else _empty_messages(),
+        )
+
+    # --- messages ---------------------------------------------------------------------------
+    def _emit(self, channel: _Channel, n: int, positions: Any, out: list[Any]) -> None:
+        """Emit the next ``n`` messages of ``channel``; their receiving steps are
+        ``initial + k`` (one feeding channel) or ``initial + positions`` (fan-in)."""
+        if n <= 0:
+            return
+        k0 = channel.next_k
+        sender = self.history[channel.sender]
+        receiver = self.history[channel.receiver]
+        sent = self.sent[(channel.sender, channel.port)]
+        ends = sender.ends.slice(k0 - sender.base, n)
+        if positions is None:
+            j0 = k0 + channel.initial - receiver.base
+            waits, starts = receiver.waits.slice(j0, n), receiver.starts.slice(j0, n)
+            receiver_steps = _arange(k0 + channel.initial, n)
+        else:
+            receiver_steps = pc.add(positions, channel.initial)
+            local = pc.subtract(receiver_steps, receiver.base)
+            waits, starts = receiver.waits.take(local), receiver.starts.take(local)
+        seq = _arange(k0, n)
+        out.append(
+            pa.table({
+                "channel": pa.repeat(pa.scalar(channel.id, INT32), n),
+                "seq": seq,
+                "receiver_step": receiver_steps,
+                "send": ends,
+                "receive": pc.max_element_wise(ends, waits),
+                "consume": starts,
+                "payload": sent.payloads.slice(k0 - sent.base, n),
+            })
+        )
+        channel.next_k = k0 + n
+
+    def _match_fan_in(self, fan_in: _FanIn, out: list[Any]) -> None:
+        consumed = self.history[fan_in.receiver].count - fan_in.initial
+        stop = min(consumed, fan_in.base + len(fan_in.sources))
+        n = stop - fan_in.next_pos
+        if n <= 0:
+            return
+        window = fan_in.sources.slice(fan_in.next_pos - fan_in.base, n)
+        for channel in fan_in.channels.values():
+            local = pc.indices_nonzero(pc.equal(window, channel.id))
+            if len(local):
+                self._emit(channel, len(local), pc.add(local.cast(INT64), fan_in.next_pos), out)
+        fan_in.next_pos = stop
+
+    def _emit_unconsumed(self, channel: _Channel, out: list[Any]) -> None:
+        sent = self.sent[(channel.sender, channel.port)]
+        n = sent.count - channel.next_k
+        if n <= 0:
+            return
+        k0 = channel.next_k
+        sender = self.history[channel.sender]
+        nulls = pa.nulls(n, INT64)
+        out.append(
+            pa.table({
+                "channel": pa.repeat(pa.scalar(channel.id, INT32), n),
+                "seq": _arange(k0, n),
+                "receiver_step": nulls,
+                "send": sender.ends.slice(k0 - sender.base, n),
+                "receive": nulls,
+                "consume": nulls,
+                "payload": sent.payloads.slice(k0 - sent.base, n),
+            })
+        )
+        channel.next_k = k0 + n
+
+    def _trim(self) -> None:
+        """Forget what no future message can need: memory stays bounded by the channels."""
+        need: dict[int, int] = {cid: history.count for cid, history in self.history.items()}
+        need_sent: dict[tuple[int, int], int] = {key: sent.count for key, sent in self.sent.items()}
+        for channel in self.channels:
+            need[channel.sender] = min(need[channel.sender], channel.next_k)
+            key = (channel.sender, channel.port)
+            need_sent[key] = min(need_sent[key], channel.next_k)
+        for channel in self.single:
+            need[channel.receiver] = min(need[channel.receiver], channel.next_k + channel.initial)
+        for fan_in in self.fan_ins.values():
+            need[fan_in.receiver] = min(need[fan_in.receiver], fan_in.next_pos + fan_in.initial)
+            cut = fan_in.next_pos - fan_in.base
+            if cut > 0:
+                fan_in.sources = fan_in.sources.slice(cut)
+                fan_in.base = fan_in.next_pos
+        for cid, index in need.items():
+            self.history[cid].keep_from(index)
+        for key, k in need_sent.items():
+            self.sent[key].keep_from(k)
+
+
+def _empty_steps() -> Any:
+    return pa.table({
+        "cid": pa.array([], INT32), "step": pa.array([], INT64), "wait": pa.array([], INT64),
+        "start": pa.array([], INT64), "stop": pa.array([], INT64),
+    })
+
+
+def _empty_messages() -> Any:
+    return pa.table({
+        "channel": pa.array([], INT32), "seq": pa.array([], INT64), "receiver_step": pa.array([], INT64),
+        "send": pa.array([], INT64), "receive": pa.array([], INT64), "consume": pa.array([], INT64),
+        "payload": pa.array([], pa.binary()),
+    })
