@@ -108,13 +108,13 @@ def floor_insert(rows: int, path: Path) -> float:
     from tapeflow.recorder import schema
 
     ints = pa.array(range(rows), pa.int64())
-    arrow_rows = pa.table({"channel": ints.cast(pa.int32()), "seq": ints, "sender_step": ints, "receiver_step": ints,
-                      "send_ns": ints, "receive_ns": ints, "consume_ns": ints,
+    arrow_rows = pa.table({"run": pa.repeat(pa.scalar(1, pa.int32()), rows), "channel": ints.cast(pa.int32()), "seq": ints,
+                      "receiver_step": ints, "send_ns": ints, "receive_ns": ints, "consume_ns": ints,
                       "payload": pa.array([b"\x01"] * rows, pa.binary())})
     con = duckdb.connect(str(path))
     schema.create(con, str(path))
     started = time.perf_counter()
-    con.execute("INSERT INTO messages SELECT 'floor', * FROM arrow_rows", )
+    con.execute("INSERT INTO message_log SELECT * FROM arrow_rows")
     elapsed = time.perf_counter() - started
     con.close()
     return rows / elapsed
@@ -161,9 +161,10 @@ def latency_query(rows: int, path: Path) -> tuple[float, float]:
     schema.create(con, str(path))
     con.execute("INSERT INTO runs (id, status, started_ns) VALUES ('rbench', 'completed', 0)")
     con.execute("INSERT INTO channels SELECT 'rbench', i, 'c' || i, 'y', 'c' || (i + 1), 'x', 'asyncio' FROM range(11) t(i)")
-    con.execute(f"""INSERT INTO messages SELECT 'rbench', i % 11, i // 11, i // 11, i // 11 + 1,
+    key = con.execute("SELECT key FROM runs WHERE id = 'rbench'").fetchall()[0][0]
+    con.execute(f"""INSERT INTO message_log SELECT {key}, i % 11, i // 11, i // 11 + 1,
                    i * 1000, i * 1000 + (hash(i) % 5000), i * 1000 + 5000 + (hash(i) % 7000), '\\x01'::BLOB FROM range({rows}) t(i)""")
-    con.execute("CREATE TABLE bare AS SELECT channel, send_ns, receive_ns, consume_ns FROM messages")
+    con.execute("CREATE TABLE bare AS SELECT channel, send_ns, receive_ns, consume_ns FROM message_log")
     con.close()
     con = duckdb.connect(str(path), read_only=True)
     timings = []

@@ -131,15 +131,16 @@ class Recorder:
         try:
             schema.create(con, where)
             con.execute("BEGIN")
-            con.execute(
+            run_key = con.execute(
                 "INSERT INTO runs (id, status, started_ns, heartbeat_ns, process_name, process_kind, channel_kind,"
-                " config, parameters, versions, host, pid, command, log_path) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " config, parameters, versions, host, pid, command, log_path) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING key",
                 [
                     self.run_id, started, started, run.process_name, run.process_kind, run.channel_kind,
                     None if run.config is None else _json(run.config), _json(run.parameters), _json(_versions()),
                     socket.gethostname(), os.getpid(), " ".join(self.command), str(self.path.resolve()),
                 ],
-            )
+            ).fetchall()[0][0]
             con.executemany(  # one row per component/channel, once per run: not the hot path
                 "INSERT INTO components VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -156,7 +157,7 @@ class Recorder:
         finally:
             con.close()
         self._writer = Writer(
-            str(self.path), self.run_id, run, lambda: self._offset_ns, self._encode, Encoded, _error_text, self._encode.fast, self._labels
+            str(self.path), self.run_id, run_key, run, lambda: self._offset_ns, self._encode, Encoded, _error_text, self._encode.fast, self._labels
         )
         self.status = "running"
         try:

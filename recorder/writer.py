@@ -52,6 +52,7 @@ class Writer:
         self,
         path: str,
         run_id: str,
+        run_key: int,
         run: RunInfo,
         offset_ns: Callable[[], int],
         encode: Callable[[Any], bytes],
@@ -65,7 +66,7 @@ class Writer:
 
         self.path = path
         self.run_id = run_id
-        self.names = [c.name for c in sorted(run.components, key=lambda c: c.id)]
+        self.run_key = run_key
         self.offset_ns = offset_ns
         self.encode = encode
         self.encoded_type = encoded_type
@@ -163,30 +164,32 @@ class Writer:
     def _write(self, con: Any, tables: list[tuple[Any, Any, Any]], ending: Ending | None) -> None:
         con.execute("BEGIN")
         off = self.offset_ns()
-        params = {"run": self.run_id, "off": off, "names": self.names}
+        key = {"key": self.run_key, "off": off}
         for steps, failures, messages in tables:
-            con.register("steps_batch", steps)
-            con.register("failures_batch", failures)
             if steps.num_rows:
+                con.register("steps_batch", steps)
                 con.execute(
-                    """INSERT INTO steps SELECT $run, list_extract($names, s.cid + 1), s.step, s.start + $off,
-                              s.stop + $off, s.start - s.wait,
-                              CASE WHEN f.step IS NULL THEN 'ok' WHEN f.traceback IS NULL THEN 'cancelled' ELSE 'failed' END,
-                              f.error, f.traceback
-                       FROM steps_batch s LEFT JOIN failures_batch f ON f.cid = s.cid AND f.step = s.step""",
-                    params,
+                    "INSERT INTO step_log SELECT $key, cid, step, start + $off, stop + $off, start - wait FROM steps_batch", key
                 )
+                con.unregister("steps_batch")
+            if failures.num_rows:
+                con.register("failures_batch", failures)
+                con.execute(
+                    """INSERT INTO step_failures SELECT $key, cid, step,
+                              CASE WHEN traceback IS NULL THEN 'cancelled' ELSE 'failed' END, error, traceback
+                       FROM failures_batch""",
+                    {"key": self.run_key},
+                )
+                con.unregister("failures_batch")
             if messages.num_rows:
                 con.register("messages_batch", messages)
                 con.execute(
-                    """INSERT INTO messages SELECT $run, channel, seq, seq, receiver_step, send + $off,
+                    """INSERT INTO message_log SELECT $key, channel, seq, receiver_step, send + $off,
                               receive + $off, consume + $off, payload
                        FROM messages_batch""",
-                    {"run": self.run_id, "off": off},
+                    key,
                 )
                 con.unregister("messages_batch")
-            con.unregister("failures_batch")
-            con.unregister("steps_batch")
             self.rows += steps.num_rows + messages.num_rows
         now = time.time_ns()
         if ending is None:

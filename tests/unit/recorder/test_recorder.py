@@ -171,9 +171,22 @@ async def test_a_log_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
     con = duckdb.connect(str(tmp_path / "log.duckdb"))
     con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     con.close()
-    with pytest.raises(LogError, match=r"log.duckdb: written by a newer tapeflow \(log schema 99, this tapeflow reads 1\); upgrade tapeflow"):
+    with pytest.raises(LogError, match=r"log.duckdb: written by a newer tapeflow \(log schema 99, this tapeflow reads 2\); upgrade tapeflow"):
         open_log(tmp_path / "log.duckdb")
     with pytest.raises(LogError, match="written by a newer tapeflow"):
+        await record(tmp_path / "log.duckdb", *chain([1]))
+
+
+async def test_a_log_of_an_older_schema_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    import duckdb
+
+    await record(tmp_path / "log.duckdb", *chain([1]))
+    con = duckdb.connect(str(tmp_path / "log.duckdb"))
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(LogError, match=r"log.duckdb: log schema 1 cannot be migrated to 2; pass --log with a new file"):
+        open_log(tmp_path / "log.duckdb")
+    with pytest.raises(LogError, match=r"log.duckdb: log schema 1 cannot be migrated to 2; pass --log with a new file"):
         await record(tmp_path / "log.duckdb", *chain([1]))
 
 
