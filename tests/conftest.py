@@ -59,6 +59,13 @@ class ListTap:
         return [e for part in self.drained.get(component, []) for e in part.errors]
 
 
+@pytest.fixture(autouse=True)
+def _log_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs recorded by default (the CLI's `tapeflow run`, and subprocesses, which inherit the
+    environment) go to a temporary log, never into the working tree."""
+    monkeypatch.setenv("TAPEFLOW_LOG", str(tmp_path_factory.mktemp("log") / "tapeflow.duckdb"))
+
+
 @pytest.fixture(params=["plain", "stamped"])
 def tap_mode(request: pytest.FixtureRequest) -> str:
     """Run a semantics test on both component loops: they must behave the same."""
