@@ -13,7 +13,7 @@ from .component import Component
 from .connector import Connector
 from .errors import ComponentError, TapeflowError
 from .stepping import InputFeed, OutputFeed, StepCounter, run_plain, run_stamped
-from .tap import ChannelInfo, ComponentInfo, RunInfo, Tap
+from .tap import DEFAULT_TAP, ChannelInfo, ComponentInfo, RunInfo, Tap, default_tap
 from .wiring import Wiring, check_wiring
 
 __all__ = ["LocalProcess", "Process"]
@@ -23,7 +23,9 @@ class Process:
     """Components and connectors, checked as a whole when built, run with ``run()``.
 
     Use as ``async with process: await process.run()``; ``init()`` and ``destroy()`` may also
-    be called by hand. ``tap`` (see ``tapeflow.engine.tap``) hears every message and step.
+    be called by hand. ``tap`` (see ``tapeflow.engine.tap``) hears every message and step: by
+    default the run is recorded into the event log (``tapeflow.recorder``; set
+    ``TAPEFLOW_RECORD=0`` to turn that off everywhere), ``tap=None`` records nothing.
     """
 
     kind: ClassVar[str] = "abstract"
@@ -35,7 +37,7 @@ class Process:
         *,
         name: str | None = None,
         parameters: Mapping[str, Any] | None = None,
-        tap: Tap | None = None,
+        tap: Tap | None = DEFAULT_TAP,
         capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self.name = name or type(self).__name__
@@ -148,6 +150,8 @@ class LocalProcess(Process):
     async def run(self) -> None:
         if not self._initialised:
             await self.init()
+        if self.tap is DEFAULT_TAP:
+            self.tap = default_tap(self)
         tap = self.tap
         names = list(self.components)
         inboxes = {(n, port): Inbox(self.capacity) for n in names for port in self.components[n].io.inputs}

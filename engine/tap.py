@@ -42,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["IMMUTABLE_PAYLOADS", "ChannelInfo", "ComponentInfo", "Drained", "RunInfo", "StampLog", "Tap"]
+__all__ = ["DEFAULT_TAP", "IMMUTABLE_PAYLOADS", "ChannelInfo", "ComponentInfo", "Drained", "RunInfo", "StampLog", "Tap"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,3 +185,26 @@ class Tap(Protocol):
     def run_ended(self, status: str, error: BaseException | None) -> None:
         """``status`` is ``"completed"``, ``"failed"`` or ``"cancelled"``."""
         ...
+
+
+class _DefaultTap:
+    """``tap=DEFAULT_TAP`` (a process's default): whatever :func:`set_default_tap_factory`
+    installed decides at run time; tapeflow's front door installs the recorder there, so the
+    engine itself never imports it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DEFAULT_TAP"
+
+
+DEFAULT_TAP: Any = _DefaultTap()
+_default_factory: list[Callable[[Any], Tap | None]] = []
+
+
+def set_default_tap_factory(factory: Callable[[Any], Tap | None]) -> None:
+    _default_factory[:] = [factory]
+
+
+def default_tap(process: Any) -> Tap | None:
+    return _default_factory[0](process) if _default_factory else None

@@ -221,8 +221,8 @@ class Recorder:
                 what = f"cannot record payload of type {kind.__module__}.{kind.__qualname__} ({problem})"
             raise RecordingError(
                 f"channel {self._port_label(port)!r}: {what}; send msgpack-able values (numbers, "
-                "str, bytes, lists, dicts, tuples, sets, datetimes, Decimal, numpy arrays) or record with "
-                "Recorder(fallback='pickle') or fallback='repr'"
+                "str, bytes, lists, dicts, tuples, sets, datetimes, Decimal, numpy arrays), record with "
+                "Recorder(fallback='pickle') or fallback='repr', or run unrecorded (tap=None, --no-record)"
             ) from problem
         self._snapshots += 1
         return blob

@@ -240,8 +240,8 @@ class Writer:
                 label = self.port_labels.get((component, port), f"component {component} output {port}")
                 raise RecordingError(
                     f"channel {label!r}: {problem}; send msgpack-able values (numbers, str, bytes, lists, dicts, "
-                    "tuples, sets, datetimes, Decimal, numpy arrays) or record with Recorder(fallback='pickle') "
-                    "or fallback='repr'"
+                    "tuples, sets, datetimes, Decimal, numpy arrays), record with Recorder(fallback='pickle') "
+                    "or fallback='repr', or run unrecorded (tap=None, --no-record)"
                 ) from problem
         return pa.array(blobs, pa.binary())
 

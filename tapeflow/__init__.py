@@ -5,6 +5,8 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .engine.tap import set_default_tap_factory as _set_default_tap_factory
+
 from .engine import (
     IO,
     AsyncioConnector,
@@ -24,6 +26,19 @@ from .engine import (
     TapeflowError,
     UserError,
 )
+
+def _record_by_default(process: Process) -> object:
+    """Every run is recorded unless ``TAPEFLOW_RECORD`` says no (or the process got ``tap=None``)."""
+    import os
+
+    if os.environ.get("TAPEFLOW_RECORD", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    from .recorder import Recorder
+
+    return Recorder()
+
+
+_set_default_tap_factory(_record_by_default)  # type: ignore[arg-type]
 
 try:
     __version__ = version("tapeflow")
