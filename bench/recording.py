@@ -140,9 +140,8 @@ def writer_throughput(messages: int, path: Path) -> float:
     started = time.perf_counter()
     while rows < messages * n * 2:
         for log in logs:  # one batch's worth per component: every step sends, every step consumes
-            log.waits.extend(ticks)
-            log.starts.extend(ticks)
             log.ends.extend(ticks)
+            log.moved.extend((log.first_step, ticks[0], ticks[0]))  # one step that waited
             if log.outputs:
                 log.outputs[0].extend(values)
             rows += per_batch * (2 if log.component else 1)

@@ -116,7 +116,8 @@ async def run_stamped(
     where they travel as ``(value, channel)`` so the receiver can say which channel each came
     from. A step reads the clock once, at its end, when neither its inputs nor its sends had
     to wait: that end is the next step's start of waiting, and a step that found its inputs
-    ready starts at that same instant (blocked 0).
+    ready starts at that same instant (blocked 0); only the steps where that is not so are
+    noted in ``log.moved``.
     """
     log: StampLog = tap.component_log(component_id, offset_ns)
     try:
@@ -134,9 +135,8 @@ async def _stamped_loop(
     log: StampLog,
 ) -> None:
     clock = time.perf_counter_ns
-    record_wait = log.waits.append
-    record_start = log.starts.append
     record_end = log.ends.append
+    record_moved = log.moved.extend
     steps_recorded = log.ends
     limit = log.limit
     plain = log.plain
@@ -159,6 +159,7 @@ async def _stamped_loop(
     ]
     index = 0
     now = clock()
+    moved = True  # the first step's wait did not begin at a previous step's end
     while True:
         wait_start = now
         for name, initial, inbox, note_source in feeds:
@@ -177,6 +178,7 @@ async def _stamped_loop(
                 if item is END:
                     return
                 now = clock()
+                moved = True
             if note_source is None:
                 state[name] = item
             else:
@@ -187,15 +189,15 @@ async def _stamped_loop(
         try:
             await step()
         except BaseException as error:
-            record_wait(wait_start)
-            record_start(start)
             record_end(clock())
+            record_moved((index, wait_start, start))
             log.errors.append((index, error))
             raise
         now = clock()
-        record_wait(wait_start)
-        record_start(start)
         record_end(now)
+        if moved:
+            record_moved((index, wait_start, start))
+            moved = False
         if io.closed:
             return
         if unset:
@@ -210,6 +212,7 @@ async def _stamped_loop(
                 if not inbox.send_nowait(item):
                     await inbox.send(item)
                     now = clock()
+                    moved = True
         if len(steps_recorded) >= limit:
             log.full()
         index += 1

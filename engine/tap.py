@@ -4,10 +4,13 @@ A process with ``tap=None`` runs the plain component loop, which has no recordin
 all. With a tap, it runs the stamped loop, which writes into a :class:`StampLog` the tap
 handed it (``tap.component_log(id, offset_ns)``), per component-step:
 
-- ``waits``, ``starts``, ``ends``: three clock readings (when the step began waiting for
-  inputs, when it began, when it ended), each in an ``array('q')`` that a recorder hands to
-  Arrow without converting a single int; the step index is implicit (``first_step`` +
-  position), ``blocked = start - wait``;
+- ``ends``: when each step ended, in an ``array('q')`` that a recorder hands to Arrow
+  without converting a single int; the step index is implicit (``first_step`` + position);
+- ``moved``: flat ``(index, wait, start)`` triples for the steps whose wait for inputs did
+  not begin at the previous step's end (a send had to wait, or it is the first step) or that
+  did not start the moment they began waiting (an input had to wait). Every other step began
+  waiting, and started, at the previous step's end: in a busy model that is most steps, so
+  most steps cost one clock reading and one append. ``blocked = start - wait``;
 - ``outputs[i]``: the value sent on output ``i`` after the step (steps that sent nothing —
   the closing step, a failed step — append nothing);
 - ``sources[i]``: for an input fed by several connectors (fan-in) only, the channel id each
@@ -96,20 +99,30 @@ class Drained:
 
     component: int
     first_step: int
-    waits: array[int]
-    starts: array[int]
     ends: array[int]
+    moved: array[int]
     outputs: list[list[Any]]
     sources: list[list[int]]
     errors: list[tuple[int, BaseException]]
     finished: bool
+
+    def times(self, previous_end: int) -> list[tuple[int, int, int]]:
+        """``(wait, start, end)`` per step, in plain Python: for tests and tools; a recorder
+        rebuilds the same columns with Arrow kernels (``tapeflow.recorder.matching``)."""
+        moved = {self.moved[i]: (self.moved[i + 1], self.moved[i + 2]) for i in range(0, len(self.moved), 3)}
+        rows = []
+        for i, end in enumerate(self.ends):
+            wait, start = moved.get(self.first_step + i, (previous_end, previous_end))
+            rows.append((wait, start, end))
+            previous_end = end
+        return rows
 
 
 class StampLog:
     """What one component's stamped loop recorded since the tap last drained it."""
 
     __slots__ = (
-        "component", "offset_ns", "waits", "starts", "ends", "outputs", "sources", "errors", "first_step",
+        "component", "offset_ns", "ends", "moved", "outputs", "sources", "errors", "first_step",
         "limit", "plain", "snapshot", "on_full", "finished",
     )
 
@@ -127,9 +140,8 @@ class StampLog:
     ) -> None:
         self.component = component
         self.offset_ns = offset_ns
-        self.waits: array[int] = array("q")
-        self.starts: array[int] = array("q")
         self.ends: array[int] = array("q")
+        self.moved: array[int] = array("q")
         self.outputs: list[list[Any]] = [[] for _ in range(n_outputs)]
         self.sources: list[list[int]] = [[] for _ in range(n_inputs)]
         self.errors: list[tuple[int, BaseException]] = []
@@ -148,20 +160,19 @@ class StampLog:
     def drain(self) -> Drained:
         """Take what was recorded, leaving the log empty (the loop keeps appending to the
         same containers, so they are copied and cleared, never replaced)."""
-        waits, starts, ends = self.waits, self.starts, self.ends
+        ends, moved = self.ends, self.moved
         taken = Drained(
             self.component,
             self.first_step,
-            waits[:],
-            starts[:],
             ends[:],
+            moved[:],
             [out[:] for out in self.outputs],
             [src[:] for src in self.sources],
             self.errors[:],
             self.finished,
         )
         self.first_step += len(ends)
-        del waits[:], starts[:], ends[:]
+        del ends[:], moved[:]
         for out in self.outputs:
             out.clear()
         for src in self.sources:

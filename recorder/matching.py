@@ -142,6 +142,7 @@ class Matcher:
         self.history = {c.id: _History() for c in run.components}
         self.sent = {(c.id, port): _Sent() for c in run.components for port in range(len(c.outputs))}
         self.finished: set[int] = set()
+        self.last_end: dict[int, int] = {}
         fed: dict[tuple[int, int], list[_Channel]] = {}
         for info in run.channels:
             sender, receiver = by_name[info.source_component], by_name[info.target_component]
@@ -159,7 +160,8 @@ class Matcher:
             cid = part.component
             n = len(part.ends)
             if n:
-                waits, starts, ends = _ints(part.waits), _ints(part.starts), _ints(part.ends)
+                ends = _ints(part.ends)
+                waits, starts = self._waits_and_starts(cid, part, ends)
                 self.history[cid].add(waits, starts, ends)
                 step_parts.append(
                     pa.table({
@@ -205,6 +207,23 @@ class Matcher:
                 "traceback": pa.array([f[3] for f in failures], pa.string()),
             }),
             pa.concat_tables(message_parts) if message_parts else _empty_messages(),
+        )
+
+    def _waits_and_starts(self, cid: int, part: Drained, ends: Any) -> tuple[Any, Any]:
+        """Each step began waiting, and started, at the previous step's end, except the steps
+        in ``part.moved`` (see ``tapeflow.engine.tap``)."""
+        n = len(ends)
+        previous = pa.array([self.last_end.get(cid, 0)], INT64)
+        self.last_end[cid] = part.ends[-1]
+        shifted = pa.concat_arrays([previous, ends.slice(0, n - 1)])
+        if not part.moved:
+            return shifted, shifted
+        moved = part.moved
+        positions = pc.subtract(_ints(moved[0::3]), pa.scalar(part.first_step, INT64))
+        mask = pc.is_in(_arange(0, n), value_set=positions)
+        return (
+            pc.replace_with_mask(shifted, mask, _ints(moved[1::3])),
+            pc.replace_with_mask(shifted, mask, _ints(moved[2::3])),
         )
 
     # --- messages ---------------------------------------------------------------------------

@@ -1,7 +1,13 @@
-"""The writer thread: turns drained stamp logs into Arrow tables and inserts them in bulk.
+"""The writer: turns drained stamp logs into Arrow tables and inserts them in bulk.
 
-The event loop only swaps buffers and puts batches on a bounded queue; when the writer falls
-behind, ``put`` blocks the loop, so the run slows down and no row is ever dropped.
+``put`` turns a batch into Arrow tables on the caller's thread (the event loop, at a drain:
+a few tens of ms every 0.2 s), then hands them to the inserter thread through a bounded
+queue; when the inserter falls behind, ``put`` blocks the loop, so the run slows down and no
+row is ever dropped. Conversion used to run on its own thread too, but it needs the GIL, and
+sharing it with the loop cost more in switching than it saved: recording on minus off on the
+chain benchmark was 1.17-1.45 µs per component-step with a converter thread, 1.03-1.24 with
+conversion inline (bench/recording.py, same machine). DuckDB releases the GIL while it
+inserts, so the inserter does run beside the loop.
 
 The writer opens the log for each flush and closes it after (DuckDB allows one writing
 process per file, and while one holds it nobody else can even read): two runs recording at
@@ -60,7 +66,7 @@ class Writer:
         error_text: Callable[[BaseException], tuple[str, str | None]],
         fast: Callable[[Any], bytes],
         port_labels: dict[tuple[int, int], str],
-        max_batches: int = 4,
+        max_batches: int = 2,
     ) -> None:
         from .matching import Matcher
 
@@ -75,40 +81,29 @@ class Writer:
         self.port_labels = port_labels
         self.matcher = Matcher(run, self._encode_all, error_text)
         self._snapshots = True
-        self.queue: queue.Queue[Batch | Ending] = queue.Queue(max_batches)
-        # Converted batches wait here for the inserter: conversion needs the GIL, DuckDB's
-        # insert releases it, so the two overlap (and overlap the event loop) on two cores.
-        self.converted: queue.Queue[tuple[Any, Any, Any] | Ending] = queue.Queue(2)
+        self.converted: queue.Queue[tuple[Any, Any, Any] | Ending] = queue.Queue(max_batches)
         self.failure: BaseException | None = None
         self.rows = 0
-        self.converter = threading.Thread(target=self._convert, name=f"tapeflow-convert-{run_id}", daemon=True)
         self.thread = threading.Thread(target=self._run, name=f"tapeflow-writer-{run_id}", daemon=True)
-        self.converter.start()
         self.thread.start()
 
     def put(self, item: Batch | Ending) -> None:
-        if self.failure is not None and isinstance(item, Batch):
+        if isinstance(item, Ending):
+            self.converted.put(item)
+            return
+        if self.failure is not None:
             return  # nothing more can be written; run_ended reports why
-        self.queue.put(item)
+        try:
+            tables = self._tables(item)
+        except BaseException as error:
+            self.failure = error
+            return
+        self.converted.put(tables)
 
     def close(self) -> None:
-        self.converter.join()
         self.thread.join()
 
-    # --- the threads -----------------------------------------------------------------------
-    def _convert(self) -> None:
-        while True:
-            item = self.queue.get()
-            if isinstance(item, Ending):
-                self.converted.put(item)
-                return
-            if self.failure is not None:
-                continue
-            try:
-                self.converted.put(self._tables(item))
-            except BaseException as error:
-                self.failure = error
-
+    # --- the inserter thread ---------------------------------------------------------------
     def _run(self) -> None:
         """Insert converted batches, gathered into large inserts.
 

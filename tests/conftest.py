@@ -44,9 +44,11 @@ class ListTap:
     def steps(self, component: int) -> list[tuple[int, int, int, int]]:
         """(index, wait, start, end) of every step the component recorded."""
         rows = []
+        previous_end = 0
         for part in self.drained.get(component, []):
-            for i, (wait, start, end) in enumerate(zip(part.waits, part.starts, part.ends)):
+            for i, (wait, start, end) in enumerate(part.times(previous_end)):
                 rows.append((part.first_step + i, wait, start, end))
+                previous_end = end
         return rows
 
     def sent(self, component: int, port: int) -> list[Any]:
