@@ -136,7 +136,7 @@ def _print_summary(result: RunResult, console: Console) -> None:
     table.add_row("total", "", str(sum(process.step_counts.values())), style="bold")
     console.print(table)
     for name, text in result.outputs.items():
-        console.print(f"{name}: {text}", highlight=False, markup=False)
+        console.print(f"{name}: {text}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _fail_user(error: BaseException) -> typer.Exit:
@@ -181,18 +181,18 @@ def run(
         )
     except KeyboardInterrupt:
         if recorder is not None and recorder.status != "created":
-            console.print(recorded_line(recorder), markup=False)
+            console.print(recorded_line(recorder), markup=False, soft_wrap=True)
         print("interrupted", file=sys.stderr)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except UserError as error:
         raise _fail_user(error) from None
     except ComponentError as error:
         if recorder is not None and recorder.status != "created":
-            console.print(recorded_line(recorder), markup=False)
+            console.print(recorded_line(recorder), markup=False, soft_wrap=True)
         raise _fail_component(error) from None
     _print_summary(result, console)
     if recorder is not None:
-        console.print(recorded_line(recorder), markup=False)
+        console.print(recorded_line(recorder), markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -61,6 +61,22 @@ class ListTap:
         return [e for part in self.drained.get(component, []) for e in part.errors]
 
 
+def spy_on_inputs(process: Any) -> dict[tuple[str, int], dict[str, Any]]:
+    """Wrap every component's step so it notes, per step index, the input values it saw: what
+    a recording of the run must say each step consumed."""
+    seen: dict[tuple[str, int], dict[str, Any]] = {}
+    for component in process.components.values():
+        original, counter = component.step, [0]
+
+        async def step(component: Any = component, original: Any = original, counter: list[int] = counter) -> None:
+            seen[(component.name, counter[0])] = {port: component.__dict__[port] for port in component.io.inputs}
+            counter[0] += 1
+            await original()
+
+        component.step = step
+    return seen
+
+
 @pytest.fixture(autouse=True)
 def _log_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs recorded by default (the CLI's `tapeflow run`, and subprocesses, which inherit the

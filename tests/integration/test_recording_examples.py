@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import spy_on_inputs
 
 from tapeflow.engine.config import load_process
 from tapeflow.recorder import Recorder, open_log
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def spy_on_inputs(process: Any) -> dict[tuple[str, int], dict[str, Any]]:
-    """Wrap every component's step so it notes, per step index, the input values it saw."""
-    seen: dict[tuple[str, int], dict[str, Any]] = {}
-    for component in process.components.values():
-        original = component.step
-        counter = [0]
-
-        async def step(component: Any = component, original: Any = original, counter: list[int] = counter) -> None:
-            seen[(component.name, counter[0])] = {port: component.__dict__[port] for port in component.io.inputs}
-            counter[0] += 1
-            await original()
-
-        component.step = step
-    return seen
 
 
 @pytest.mark.parametrize("model", ["loop/savings.yaml", "tutorial/model.yaml"])

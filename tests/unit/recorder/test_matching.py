@@ -7,6 +7,7 @@ import typing as _t
 from pathlib import Path
 from typing import Any
 
+from conftest import spy_on_inputs
 from recorded_models import Collect, Pass, Source, wire
 from tapeflow import IO, Component, ComponentArgsDict, LocalProcess
 from tapeflow.engine.tap import StampLog
@@ -42,20 +43,6 @@ class TinyLogs(Recorder):
         return log
 
 
-def spy(process: LocalProcess) -> dict[tuple[str, int], dict[str, Any]]:
-    seen: dict[tuple[str, int], dict[str, Any]] = {}
-    for component in process.components.values():
-        original, counter = component.step, [0]
-
-        async def step(component: Any = component, original: Any = original, counter: list[int] = counter) -> None:
-            seen[(component.name, counter[0])] = {p: component.__dict__[p] for p in component.io.inputs}
-            counter[0] += 1
-            await original()
-
-        component.step = step
-    return seen
-
-
 async def test_derived_messages_match_what_each_step_received(tmp_path: Path) -> None:
     components = [
         Source(name="a", values=list(range(40))),
@@ -74,7 +61,7 @@ async def test_derived_messages_match_what_each_step_received(tmp_path: Path) ->
         wire("add.y", "take.x"),  # take finishes after 3: later values to it are never consumed
     ]
     process = LocalProcess(components, connectors, tap=TinyLogs(tmp_path / "log.duckdb"))
-    seen = spy(process)
+    seen = spy_on_inputs(process)
     async with process:
         await process.run()
     recorder = process.tap
