@@ -18,12 +18,13 @@ from tapeflow.engine.tap import RunInfo, StampLog
 
 class NullTap:
     def run_started(self, run: RunInfo) -> None:
-        pass
+        self.ports = {c.id: (len(c.outputs), len(c.inputs)) for c in run.components}
 
     def component_log(self, component: int, offset_ns: int) -> StampLog:
-        return StampLog(component, offset_ns, on_full=lambda log: log.drain())
+        n_outputs, n_inputs = self.ports[component]
+        return StampLog(component, offset_ns, n_outputs=n_outputs, n_inputs=n_inputs, on_full=lambda log: log.drain())
 
-    def message(self, envelope: Any, receiver_step: Any, receive_ns: Any, consume_ns: Any) -> None:
+    def component_ended(self, log: StampLog) -> None:
         pass
 
     def run_ended(self, status: str, error: Any) -> None:

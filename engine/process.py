@@ -211,7 +211,8 @@ class LocalProcess(Process):
         if isinstance(error, TapeflowError):
             return error
         component = self.components[name]
-        wrapped = _component_error(component, self._counters[name].steps - 1, "step", error)
+        index = self._counters[name].steps - 1
+        wrapped = _component_error(component, index, "step" if index >= 0 else "start", error)
         wrapped.__cause__ = error
         wrapped.__traceback__ = None
         return wrapped
@@ -248,6 +249,6 @@ def _stop_orphans(components: Mapping[str, Component], inboxes: Mapping[tuple[st
 
 def _component_error(component: Component, step: int | None, phase: str, error: BaseException) -> ComponentError:
     where = f"component {component.name!r} ({component.class_path})"
-    when = f"step {step}" if phase == "step" else phase
+    when = {"step": f"step {step}", "start": "before its first step"}.get(phase, phase)
     detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     return ComponentError(f"{where} failed in {when}: {detail}", component=component.name, step=step)

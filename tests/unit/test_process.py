@@ -191,3 +191,14 @@ async def test_stamped_loop_records_the_failing_step() -> None:
     assert [s[0] for s in tap.steps(1)] == [0, 1]
     assert tap.sent(1, 0) == [1]  # the failed step sent nothing
     assert tap.ended is not None and tap.ended[0] == "failed"
+
+
+async def test_an_error_before_the_first_step_says_so() -> None:
+    class BrokenTap(ListTap):
+        def component_log(self, component: int, offset_ns: int) -> Any:
+            raise RuntimeError("no log for you")
+
+    p = LocalProcess(components=[Source(name="src", values=[1]), Collect(name="sink")],
+                     connectors=[wire("src.x", "sink.x")], tap=BrokenTap())
+    with pytest.raises(ComponentError, match=r"^component '(src|sink)' \(engine_models\.\w+\) failed before its first step: RuntimeError: no log for you$"):
+        await run(p)
