@@ -249,6 +249,6 @@ def _stop_orphans(components: Mapping[str, Component], inboxes: Mapping[tuple[st
 
 def _component_error(component: Component, step: int | None, phase: str, error: BaseException) -> ComponentError:
     where = f"component {component.name!r} ({component.class_path})"
-    when = {"step": f"step {step}", "start": "before its first step"}.get(phase, phase)
+    when = {"step": f"in step {step}", "start": "before its first step"}.get(phase, f"in {phase}")
     detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return ComponentError(f"{where} failed in {when}: {detail}", component=component.name, step=step)
+    return ComponentError(f"{where} failed {when}: {detail}", component=component.name, step=step)
