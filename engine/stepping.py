@@ -13,6 +13,7 @@ many items.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from typing import Any
@@ -23,6 +24,14 @@ from .errors import OutputNotSetError
 from .tap import StampLog
 
 __all__ = ["InputFeed", "OutputFeed", "run_plain", "run_stamped"]
+
+# A component that has run this long without waiting for anything gives the other components
+# a turn (one pass of the event loop) after its current step. Steps that block the loop (the
+# tutorial's time.sleep) then interleave as they would on Plugboard, where every step awaits:
+# progress moves, timestamps written downstream mean something, and Ctrl-C lands between steps.
+# Quick steps still run in batches between waits, which is what keeps the loop cheap
+# (bench/chain.py); the check costs one clock read per step.
+TURN_NS = 1_000_000
 
 # An input: (port name, initial values still to feed, its inbox or None when unconnected).
 InputFeed = tuple[str, deque[Any], Inbox | None]
@@ -66,7 +75,9 @@ async def run_plain(
     unset = [name for name, _ in outputs if name not in state]
     before = set(state) if unset else set()
     targets = [(name, [inbox for inbox, _ in links]) for name, links in outputs]
+    clock = time.perf_counter_ns
     index = 0
+    turn_start = clock()
     while True:
         for name, initial, inbox in inputs:
             if initial:
@@ -81,6 +92,7 @@ async def run_plain(
                     inbox.wake_putter()
                 continue
             item = await inbox.receive()
+            turn_start = clock()
             if item is END:
                 return
             state[name] = item
@@ -97,6 +109,10 @@ async def run_plain(
             for inbox in inboxes:
                 if not inbox.send_nowait(value):
                     await inbox.send(value)
+                    turn_start = clock()
+        if clock() - turn_start >= TURN_NS:
+            await asyncio.sleep(0)
+            turn_start = clock()
         index += 1
 
 
@@ -158,7 +174,7 @@ async def _stamped_loop(
         for i, (name, links) in enumerate(outputs)
     ]
     index = 0
-    now = clock()
+    now = turn_start = clock()
     moved = True  # the first step's wait did not begin at a previous step's end
     while True:
         wait_start = now
@@ -177,7 +193,7 @@ async def _stamped_loop(
                 item = await inbox.receive()
                 if item is END:
                     return
-                now = clock()
+                now = turn_start = clock()
                 moved = True
             if note_source is None:
                 state[name] = item
@@ -211,8 +227,12 @@ async def _stamped_loop(
                 item = value if tag is None else (value, tag)
                 if not inbox.send_nowait(item):
                     await inbox.send(item)
-                    now = clock()
+                    now = turn_start = clock()
                     moved = True
+        if now - turn_start >= TURN_NS:
+            await asyncio.sleep(0)
+            now = turn_start = clock()
+            moved = True
         if len(steps_recorded) >= limit:
             log.full()
         index += 1

@@ -202,3 +202,25 @@ async def test_an_error_before_the_first_step_says_so() -> None:
                      connectors=[wire("src.x", "sink.x")], tap=BrokenTap())
     with pytest.raises(ComponentError, match=r"^component '(src|sink)' \(engine_models\.\w+\) failed before its first step: RuntimeError: no log for you$"):
         await run(p)
+
+
+async def test_components_whose_steps_block_the_loop_take_turns(tap_mode: str) -> None:
+    import time as _time
+
+    order: list[str] = []
+
+    class Busy(Pass):
+        """Holds the event loop for 2 ms per step, as the tutorial's time.sleep does."""
+
+        async def step(self) -> None:
+            until = _time.perf_counter() + 0.002
+            while _time.perf_counter() < until:
+                pass
+            order.append(self.name)
+            self.y = self.x
+
+    p = await run(make(tap_mode, [Source(name="src", values=range(10)), Busy(name="a"), Busy(name="b"), Collect(name="ka"), Collect(name="kb")],
+                       [wire("src.x", "a.x"), wire("src.x", "b.x"), wire("a.y", "ka.x"), wire("b.y", "kb.x")]))
+    assert p.components["ka"].seen == list(range(10)) == p.components["kb"].seen
+    # Without turns, a would run all ten steps before b ran one.
+    assert order[:4] in (["a", "b", "a", "b"], ["b", "a", "b", "a"])
