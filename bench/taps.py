@@ -1,9 +1,9 @@
 """Taps for the "recording on" variants of bench/chain.py (``--tap MODULE:FACTORY``).
 
-``null`` keeps nothing: it measures what the engine's stamped loop (envelopes, clock reads,
-appends to the component's stamp log) costs on its own, the floor under any recorder. The
-real recorder plugs in the same way: ``--tap bench.taps:recorder`` records into a
-temporary DuckDB file. A factory is called with no arguments and may return an object with a
+``null`` keeps nothing: it measures what the engine's stamped loop (a clock read and appends
+to the component's stamp log per step) costs on its own, the floor under any recorder. The
+real recorder plugs in the same way: ``--tap taps:recorder`` records into a temporary DuckDB
+file. A factory is called with no arguments and may return an object with a
 ``close()`` (called after the run).
 """
 

@@ -1,9 +1,9 @@
 """The component loop: one long-lived coroutine per component that gathers inputs, steps, and
 sends outputs. This is the engine's hot path.
 
-There are two loops with the same semantics: ``run_plain`` carries bare payloads and has no
-recording code; ``run_stamped`` carries envelopes and reports to a tap. They are written out
-twice on purpose: a shared loop with ``if tap`` tests and envelope wrapping on every message
+There are two loops with the same semantics: ``run_plain`` has no recording code;
+``run_stamped`` also writes every step's times and sent values into the tap's stamp log.
+They are written out twice on purpose: a shared loop with ``if tap`` tests on every step
 costs the unrecorded run what only the recorded run needs (bench/chain.py measures both).
 
 No task, lock, future or TaskGroup is created per step or per message; a future is created
