@@ -18,7 +18,7 @@ from . import schema
 from .codec import decode
 from .connection import busy_holder, connect, display
 from .errors import LogError
-from .recorder import default_log_path
+from .recorder import resolve_log_path
 
 __all__ = ["Log", "RecordedRun", "open_log"]
 
@@ -66,8 +66,8 @@ def _open(path: Path, *, read_only: bool) -> Any:
 
 
 def open_log(path: str | os.PathLike[str] | None = None) -> Log:
-    """Open the log at ``path`` (default: :func:`default_log_path`) for reading."""
-    return Log(Path(path) if path is not None else default_log_path())
+    """Open the log at ``path`` (default: ``$TAPEFLOW_LOG``, else ``./tapeflow.duckdb``) for reading."""
+    return Log(resolve_log_path(path))
 
 
 class Log:

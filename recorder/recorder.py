@@ -24,7 +24,7 @@ from ..engine.tap import IMMUTABLE_PAYLOADS, RunInfo, StampLog
 from .codec import Fallback, encoder
 from .errors import RecordingError
 
-__all__ = ["FLUSH_S", "Recorder", "default_log_path", "new_run_id"]
+__all__ = ["FLUSH_S", "Recorder", "default_log_path", "new_run_id", "resolve_log_path"]
 
 FLUSH_S = 0.2
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -33,8 +33,19 @@ _EPOCH_DS = 1_704_067_200 * 10  # 2024-01-01 in deciseconds: keeps ids short
 
 def default_log_path() -> Path:
     """``$TAPEFLOW_LOG`` if set, else ``tapeflow.duckdb`` in the working directory."""
-    env = os.environ.get("TAPEFLOW_LOG")
-    return Path(env) if env else Path.cwd() / "tapeflow.duckdb"
+    return resolve_log_path(None)
+
+
+def resolve_log_path(path: str | os.PathLike[str] | None) -> Path:
+    """The log file a writer and a reader both mean by ``path`` (``None``: the default).
+
+    ``~`` is expanded here, once, for every caller: DuckDB expands it itself when it opens a
+    file, so a path left unexpanded would be written at ``$HOME/…`` and looked for at ``./~/…``.
+    """
+    if path is None:
+        env = os.environ.get("TAPEFLOW_LOG")
+        return Path(env).expanduser() if env else Path.cwd() / "tapeflow.duckdb"
+    return Path(path).expanduser()
 
 
 def _base36(n: int, width: int) -> str:
@@ -96,7 +107,7 @@ class Recorder:
         command: list[str] | None = None,
         fallback: Fallback = None,
     ) -> None:
-        self.path = Path(path) if path is not None else default_log_path()
+        self.path = resolve_log_path(path)
         self.run_id = run_id or new_run_id()
         self.command = list(command) if command is not None else list(sys.argv)
         self.fallback = fallback
@@ -142,10 +153,10 @@ class Recorder:
                 ],
             ).fetchall()[0][0]
             con.executemany(  # one row per component/channel, once per run: not the hot path
-                "INSERT INTO components VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO components VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     [self.run_id, c.id, c.name, c.class_path, _json(c.args), list(c.inputs), list(c.outputs),
-                     _json(c.resources), _json(c.initial_values), _json(c.parameters)]
+                     _json(c.resources), _json(c.initial_values), _json(c.parameters), None]
                     for c in run.components
                 ],
             ) if run.components else None

@@ -11,7 +11,7 @@ from .errors import LogError
 
 __all__ = ["SCHEMA_VERSION", "check_version", "create"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS runs (
     versions JSON,
     host VARCHAR,
     pid INTEGER,
+    pid_ns VARCHAR,                   -- the recording process's PID namespace (crash marking)
     command VARCHAR,
     log_path VARCHAR,
     error VARCHAR,
@@ -45,7 +46,8 @@ CREATE TABLE IF NOT EXISTS components (
     outputs VARCHAR[],
     resources JSON,
     initial_values JSON,
-    parameters JSON
+    parameters JSON,
+    spec BLOB                         -- args, kwargs, parameters, initial values, exactly (codec)
 );
 CREATE TABLE IF NOT EXISTS channels (
     run_id VARCHAR NOT NULL,
@@ -147,7 +149,12 @@ VIEW_NAMES = ("messages", "steps", "run_summary", "component_time", "channel_lat
 
 # Older schema version -> SQL that brings it one version up. Version 1 (message and step rows
 # keyed by strings) never left development, so it has none: such a log is refused plainly.
-MIGRATIONS: dict[int, str] = {}
+MIGRATIONS: dict[int, str] = {
+    2: """
+ALTER TABLE runs ADD COLUMN pid_ns VARCHAR;
+ALTER TABLE components ADD COLUMN spec BLOB;
+""",
+}
 
 
 def _version(con: Any, where: str) -> int | None:
