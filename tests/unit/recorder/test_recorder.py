@@ -156,7 +156,7 @@ async def test_schema_names_are_api(tmp_path: Path) -> None:
 
         assert columns("runs")[:4] == ["id", "status", "started_ns", "ended_ns"]
         assert {"process_kind", "channel_kind", "process_name", "config", "versions", "host", "pid", "command", "error"} <= set(columns("runs"))
-        assert columns("components") == ["run_id", "id", "name", "class_path", "args", "inputs", "outputs", "resources", "initial_values", "parameters"]
+        assert columns("components") == ["run_id", "id", "name", "class_path", "args", "inputs", "outputs", "resources", "initial_values", "parameters", "spec"]
         assert columns("channels") == ["run_id", "id", "source_component", "source_port", "target_component", "target_port", "kind"]
         assert columns("messages") == ["run_id", "channel", "seq", "sender_step", "receiver_step", "send_ns", "receive_ns", "consume_ns", "payload"]
         assert columns("steps")[:8] == ["run_id", "component", "step", "start_ns", "end_ns", "blocked_ns", "status", "error"]
