@@ -171,7 +171,7 @@ async def test_a_log_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
     con = duckdb.connect(str(tmp_path / "log.duckdb"))
     con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     con.close()
-    with pytest.raises(LogError, match=r"log.duckdb: written by a newer tapeflow \(log schema 99, this tapeflow reads 2\); upgrade tapeflow"):
+    with pytest.raises(LogError, match=r"log.duckdb: written by a newer tapeflow \(log schema 99, this tapeflow reads 3\); upgrade tapeflow"):
         open_log(tmp_path / "log.duckdb")
     with pytest.raises(LogError, match="written by a newer tapeflow"):
         await record(tmp_path / "log.duckdb", *chain([1]))
