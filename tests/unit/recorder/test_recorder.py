@@ -184,9 +184,9 @@ async def test_a_log_of_an_older_schema_is_refused_with_what_to_do(tmp_path: Pat
     con = duckdb.connect(str(tmp_path / "log.duckdb"))
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.close()
-    with pytest.raises(LogError, match=r"log.duckdb: log schema 1 cannot be migrated to 2; pass --log with a new file"):
+    with pytest.raises(LogError, match=r"log.duckdb: log schema 1 cannot be migrated to 3; pass --log with a new file"):
         open_log(tmp_path / "log.duckdb")
-    with pytest.raises(LogError, match=r"log.duckdb: log schema 1 cannot be migrated to 2; pass --log with a new file"):
+    with pytest.raises(LogError, match=r"log.duckdb: log schema 1 cannot be migrated to 3; pass --log with a new file"):
         await record(tmp_path / "log.duckdb", *chain([1]))
 
 
