@@ -24,7 +24,7 @@ from ..engine.tap import IMMUTABLE_PAYLOADS, RunInfo, StampLog
 from .codec import Fallback, encoder
 from .errors import RecordingError
 
-__all__ = ["FLUSH_S", "Recorder", "default_log_path", "new_run_id", "resolve_log_path"]
+__all__ = ["FLUSH_S", "Recorder", "default_log_path", "new_run_id", "pid_namespace", "resolve_log_path"]
 
 FLUSH_S = 0.2
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -72,6 +72,15 @@ def _error_text(error: BaseException) -> tuple[str, str | None]:
         return "cancelled: the run stopped during this step", None
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     return text, "".join(traceback.format_exception(error))
+
+
+def pid_namespace() -> str | None:
+    """This process's PID namespace (``pid:[4026531836]`` on Linux), or ``None`` where there
+    is no such thing: a pid means this process only to readers in the same namespace."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
 
 
 def _json(value: Any) -> str:
@@ -144,12 +153,12 @@ class Recorder:
             con.execute("BEGIN")
             run_key = con.execute(
                 "INSERT INTO runs (id, status, started_ns, heartbeat_ns, process_name, process_kind, channel_kind,"
-                " config, parameters, versions, host, pid, command, log_path) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " config, parameters, versions, host, pid, pid_ns, command, log_path) VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " RETURNING key",
                 [
                     self.run_id, started, started, run.process_name, run.process_kind, run.channel_kind,
                     None if run.config is None else _json(run.config), _json(run.parameters), _json(_versions()),
-                    socket.gethostname(), os.getpid(), " ".join(self.command), str(self.path.resolve()),
+                    socket.gethostname(), os.getpid(), pid_namespace(), " ".join(self.command), str(self.path.resolve()),
                 ],
             ).fetchall()[0][0]
             con.executemany(  # one row per component/channel, once per run: not the hot path
