@@ -9,8 +9,10 @@ reads ``<where>: <what is wrong>; <what would be right>``::
     │   ├── ConfigError            a YAML model file (all problems at once, with file:line:col)
     │   ├── ResourceError          a resource quantity that does not parse
     │   ├── NotAvailableError      a feature that needs an extra (ray, zmq) that is not here
-    │   └── OutputNotSetError      a step ended without setting a declared output
-    └── ComponentError             a component's init/step/destroy raised; the CLI exits 1
+    │   ├── OutputNotSetError      a step ended without setting a declared output
+    │   └── ProcessError           a process used out of order (init twice, …)
+    ├── ComponentError             a component's init/step/destroy raised; the CLI exits 1
+    └── Interrupted                stopped by a signal (SIGINT, SIGTERM); the CLI exits 128 + signal
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ __all__ = [
     "ConfigError",
     "ModelError",
     "NotAvailableError",
+    "Interrupted",
     "OutputNotSetError",
     "Problem",
+    "ProcessError",
     "ResourceError",
     "TapeflowError",
     "UserError",
@@ -88,3 +92,20 @@ class ComponentError(TapeflowError):
         super().__init__(message)
         self.component = component
         self.step = step
+
+
+class ProcessError(UserError):
+    """A process was driven out of order: ``init()`` twice for one run, say."""
+
+
+class Interrupted(TapeflowError):
+    """The run was stopped from outside by a signal; every component's ``destroy()`` ran.
+
+    ``signal_name`` is ``"SIGINT"`` (Ctrl-C) or ``"SIGTERM"`` (``timeout``, ``docker stop``,
+    systemd, a CI cancel); ``exit_code`` is the shell's convention, 128 + the signal number.
+    """
+
+    def __init__(self, signal_name: str, exit_code: int) -> None:
+        super().__init__(f"interrupted by {signal_name}; the run stopped after the steps in progress")
+        self.signal_name = signal_name
+        self.exit_code = exit_code

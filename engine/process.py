@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 from .channel import DEFAULT_CAPACITY, Inbox
 from .component import Component
 from .connector import Connector
-from .errors import ComponentError, TapeflowError
+from .errors import ComponentError, ProcessError, TapeflowError
 from .stepping import InputFeed, OutputFeed, StepCounter, run_plain, run_stamped
 from .tap import DEFAULT_TAP, ChannelInfo, ComponentInfo, RunInfo, Tap, default_tap
 from .wiring import Wiring, check_wiring
@@ -52,9 +53,16 @@ class Process:
         self.config: dict[str, Any] | None = None
         self.status = "created"
         self.step_counts: dict[str, int] = {}
+        # The tap of the current (or last) run: ``tap`` resolved once per run, see init().
+        self.run_tap: Tap | None = None
         self._counters: dict[str, StepCounter] = {}
         self._initialised: list[Component] = []
         self._destroyed = False
+        self._pending = False  # initialised for a run that has not ended yet
+        self._ended = False  # the current run's record has its ending
+        self._interrupt: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Future[None] | None = None
 
     @property
     def channel_kind(self) -> str:
@@ -101,6 +109,12 @@ class Process:
         from another thread (``list()`` of the items is taken in one step under the GIL)."""
         return {name: counter.steps for name, counter in list(self._counters.items())}
 
+    @property
+    def run_id(self) -> str | None:
+        """The id the current (or last) run was recorded under, ``None`` if unrecorded."""
+        run_id = getattr(self.run_tap, "run_id", None)
+        return run_id if isinstance(run_id, str) else None
+
     async def __aenter__(self) -> Process:
         await self.init()
         return self
@@ -109,24 +123,63 @@ class Process:
         await self.destroy()
 
     async def init(self) -> None:
-        """Merge parameters and run every component's ``init()``, in declaration order."""
+        """Start a run: decide how it is recorded, open its record, merge parameters and run
+        every component's ``init()`` in declaration order.
+
+        The record is opened before any component's ``init()``, so a log that cannot be
+        written stops the run before it touched anything, and a failing ``init()`` is a
+        failed run in the log. On such a failure every component initialised so far is
+        destroyed before the error is raised.
+        """
+        if self._pending:
+            raise ProcessError(f"process {self.name!r}: init() was called twice for one run; call run() (or destroy()) first")
+        self._initialised = []
+        self._destroyed = False
+        self._ended = False
+        self._interrupt = None
+        self.step_counts = {}
+        self._counters = {}
         for component in self.components.values():
+            component.io.closed = False
             component.parameters = {**self.parameters, **component.own_parameters}
+        # One decision per run, never written back to self.tap: a process can be run again.
+        tap = default_tap(self) if self.tap is DEFAULT_TAP else self.tap
+        self.run_tap = tap
+        if tap is not None:
+            tap.run_started(self.run_info())
+        self._pending = True
         for component in self.components.values():
             self._initialised.append(component)
             try:
                 await component.init()
-            except TapeflowError:
-                raise
-            except Exception as error:
-                raise _component_error(component, None, "init", error) from error
+            except BaseException as raised:
+                error = raised if isinstance(raised, TapeflowError) else _component_error(component, None, "init", raised)
+                if error is not raised:
+                    error.__cause__ = raised
+                await self._fail_before_run(error)
+                if error is raised:
+                    raise
+                raise error from raised
         self.status = "initialised"
+
+    async def _fail_before_run(self, error: BaseException) -> None:
+        """A run that ends before its first step: destroy what was initialised, end the record."""
+        self._pending = False
+        try:
+            await self.destroy()
+        except BaseException as destroy_error:
+            error.add_note(f"also: {destroy_error}")
+        self._end_record(_status_of(error), error)
 
     async def run(self) -> None:
         raise NotImplementedError
 
     async def destroy(self) -> None:
-        """Run ``destroy()`` of every initialised component once, even after a failure."""
+        """Run ``destroy()`` of every initialised component once, even after a failure.
+
+        A ``destroy()`` that raises marks the run failed in its record (naming the component
+        and the phase), after every other component's ``destroy()`` has run.
+        """
         if self._destroyed:
             return
         self._destroyed = True
@@ -138,8 +191,43 @@ class Process:
                 if first_error is None:
                     first_error = _component_error(component, None, "destroy", error)
                     first_error.__cause__ = error
+        if self._pending:  # initialised, never run: the record still needs its ending
+            self._pending = False
+            self._end_record("failed" if first_error else "completed", first_error or ProcessError(
+                f"process {self.name!r}: destroyed before run() was called; nothing ran"))
+        elif first_error is not None and self._ended:
+            teardown = getattr(self.run_tap, "teardown_failed", None)
+            if teardown is not None:
+                teardown(first_error)
         if first_error is not None:
             raise first_error
+
+    def _end_record(self, status: str, error: BaseException | None) -> None:
+        self._ended = True
+        self.status = status
+        if self.run_tap is not None:
+            self.run_tap.run_ended(status, error)
+
+    def interrupt(self, reason: BaseException) -> None:
+        """Stop the run after the steps now in progress, from a signal handler or another
+        thread: the run ends with ``reason`` (e.g. ``Interrupted("SIGTERM")``), every
+        ``destroy()`` runs, and the record is closed. Safe to call more than once."""
+        if self._interrupt is None:
+            self._interrupt = reason
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(_settle, stop, reason)
+
+
+def _settle(future: asyncio.Future[None], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+def _status_of(error: BaseException | None) -> str:
+    if error is None:
+        return "completed"
+    return "cancelled" if isinstance(error, asyncio.CancelledError | KeyboardInterrupt) else "failed"
 
 
 class LocalProcess(Process):
@@ -148,11 +236,20 @@ class LocalProcess(Process):
     kind = "local"
 
     async def run(self) -> None:
-        if not self._initialised:
+        """Run every component to the end. Called without ``init()`` first (no ``async
+        with``), it initialises the process itself and also destroys it at the end."""
+        owns_lifecycle = not self._pending
+        if owns_lifecycle:
             await self.init()
-        if self.tap is DEFAULT_TAP:
-            self.tap = default_tap(self)
-        tap = self.tap
+        try:
+            await self._run_components()
+        finally:
+            if owns_lifecycle:
+                await self.destroy()
+
+    async def _run_components(self) -> None:
+        self._pending = False
+        tap = self.run_tap
         names = list(self.components)
         inboxes = {(n, port): Inbox(self.capacity) for n in names for port in self.components[n].io.inputs}
         links: dict[tuple[str, str], list[tuple[Inbox, int]]] = {}
@@ -160,11 +257,16 @@ class LocalProcess(Process):
             inbox = inboxes[(edge.target.component, edge.target.port)]
             inbox.add_sender()
             links.setdefault((edge.source.component, edge.source.port), []).append((inbox, edge.index))
-        if tap is not None:
-            tap.run_started(self.run_info())
         _stop_orphans(self.components, inboxes, links)
 
         offset_ns = time.time_ns() - time.perf_counter_ns()
+        loop = asyncio.get_running_loop()
+        # Set (with an exception) by interrupt() or by the tap when the run must stop: the
+        # wait below watches it beside the component tasks.
+        self._stop = stop = loop.create_future()
+        self._loop = loop
+        if self._interrupt is not None:
+            stop.set_exception(self._interrupt)
         tasks: dict[asyncio.Task[None], str] = {}
         for component_id, name in enumerate(names):
             component = self.components[name]
@@ -175,34 +277,36 @@ class LocalProcess(Process):
                 for port in component.io.inputs
             ]
             outputs: list[OutputFeed] = [(port, links.get((name, port), [])) for port in component.io.outputs]
-            if tap is None:
-                body = run_plain(component, inputs, outputs, counter)
-            else:
-                body = run_stamped(component, component_id, inputs, outputs, counter, tap, offset_ns)
             mine = [inboxes[(name, port)] for port in component.io.inputs]
             theirs = [inbox for _, targets in outputs for inbox, _ in targets]
+            if tap is None:
+                body = partial(run_plain, component, inputs, outputs, counter)
+            else:
+                body = partial(run_stamped, component, component_id, inputs, outputs, counter, tap, offset_ns)
             tasks[asyncio.create_task(_lifetime(body, mine, theirs), name=f"tapeflow:{name}")] = name
 
         self.status = "running"
         error: BaseException | None = None
         try:
-            pending = set(tasks)
-            while pending and error is None:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+            pending: set[asyncio.Future[Any]] = {*tasks, stop}
+            while error is None and (pending - {stop}):
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    if not task.cancelled() and task.exception() is not None and error is None:
-                        error = self._wrap(tasks[task], task.exception())
-        except BaseException as interrupt:  # cancelled (Ctrl-C) while waiting
-            error = interrupt
+                    if task is stop:
+                        error = stop.exception()
+                    elif not task.cancelled() and task.exception() is not None and error is None:
+                        error = self._wrap(tasks[task], task.exception())  # type: ignore[arg-type]
+        except BaseException as interrupt:  # cancelled while waiting
+            error = self._interrupt or interrupt
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if not stop.done():
+                stop.cancel()
+            self._stop = self._loop = None
             self.step_counts = {n: c.steps for n, c in self._counters.items()}
-            status = "completed" if error is None else ("cancelled" if isinstance(error, asyncio.CancelledError | KeyboardInterrupt) else "failed")
-            self.status = status
-            if tap is not None:
-                tap.run_ended(status, error)
+            self._end_record(_status_of(error), error)
         if error is not None:
             raise error
 
@@ -218,10 +322,13 @@ class LocalProcess(Process):
         return wrapped
 
 
-async def _lifetime(body: Any, mine: Sequence[Inbox], theirs: Sequence[Inbox]) -> None:
-    """Run a component loop; when it ends, close its outputs and stop accepting its inputs."""
+async def _lifetime(body: Callable[[], Awaitable[None]], mine: Sequence[Inbox], theirs: Sequence[Inbox]) -> None:
+    """Run a component loop; when it ends, close its outputs and stop accepting its inputs.
+
+    The loop's coroutine is made here, inside the task, so a task cancelled before it ever
+    ran (a second Ctrl-C) leaves no coroutine behind that was never awaited."""
     try:
-        await body
+        await body()
     finally:
         for inbox in mine:
             inbox.detach()

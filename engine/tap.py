@@ -194,8 +194,12 @@ class Tap(Protocol):
         ...
 
     def run_ended(self, status: str, error: BaseException | None) -> None:
-        """``status`` is ``"completed"``, ``"failed"`` or ``"cancelled"``."""
+        """``status`` is ``"completed"``, ``"failed"`` or ``"cancelled"``. Called once per
+        run, also when the run failed before its first step (in a component's ``init()``)."""
         ...
+
+    # Optional: ``teardown_failed(error)`` — a component's ``destroy()`` raised after
+    # ``run_ended``; the process looks it up with ``getattr`` so minimal taps may omit it.
 
 
 class _DefaultTap:

@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from ..engine.errors import TapeflowError
 from ..engine.tap import IMMUTABLE_PAYLOADS, RunInfo, StampLog
 from .codec import Fallback, encoder
 from .errors import RecordingError
@@ -72,6 +73,17 @@ def _error_text(error: BaseException) -> tuple[str, str | None]:
         return "cancelled: the run stopped during this step", None
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     return text, "".join(traceback.format_exception(error))
+
+
+def _run_error_text(error: BaseException) -> str:
+    """The run's ``error`` column: the error's own line (it names component and phase)."""
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled: the run was stopped from outside"
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted by SIGINT (KeyboardInterrupt)"
+    if isinstance(error, TapeflowError):  # its message already says where and what
+        return str(error).splitlines()[0] if str(error) else type(error).__name__
+    return _error_text(error)[0]
 
 
 def pid_namespace() -> str | None:
@@ -209,9 +221,7 @@ class Recorder:
         if self._timer is not None:
             self._timer.cancel()
         final = "completed" if status == "completed" else "failed"
-        text = None
-        if error is not None:
-            text = _error_text(error)[0] if not isinstance(error, asyncio.CancelledError | KeyboardInterrupt) else f"cancelled ({type(error).__name__})"
+        text = None if error is None else _run_error_text(error)
         try:
             self._flush(final=True)
         finally:
@@ -225,6 +235,22 @@ class Recorder:
             if error is None:
                 raise RecordingError(message) from failure
             print(f"tapeflow: {message}", file=sys.stderr)
+
+    def teardown_failed(self, error: BaseException) -> None:
+        """A ``destroy()`` raised after the run's record was closed: the run failed after all."""
+        if self._writer is None or self.status not in ("completed", "failed"):
+            return
+        from .connection import connect
+
+        con = connect(str(self.path), read_only=False, wait_s=None, warn_after_s=5.0)
+        try:
+            con.execute(
+                "UPDATE runs SET status = 'failed', error = CASE WHEN error IS NULL THEN ? ELSE error || '; ' || ? END WHERE id = ?",
+                [_run_error_text(error), _run_error_text(error), self.run_id],
+            )
+        finally:
+            con.close()
+        self.status = "failed"
 
     # --- buffers ---------------------------------------------------------------------------
     def _port_label(self, port: tuple[int, int]) -> str:
