@@ -214,6 +214,8 @@ class Process:
         ``destroy()`` runs, and the record is closed. Safe to call more than once."""
         if self._interrupt is None:
             self._interrupt = reason
+        for counter in list(self._counters.values()):
+            counter.halted = True
         loop, stop = self._loop, self._stop
         if loop is not None and stop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(_settle, stop, reason)

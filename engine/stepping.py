@@ -40,12 +40,20 @@ OutputFeed = tuple[str, list[tuple[Inbox, int]]]
 
 
 class StepCounter:
-    """How many steps a component has begun; read by the process for errors and summaries."""
+    """How many steps a component has begun; read by the process for errors and summaries.
 
-    __slots__ = ("steps",)
+    ``halted`` is set by the process when the run is interrupted (a signal): a component
+    that has just yielded after a long step looks at it before starting another, so a step
+    that blocked the loop is the last one even if the loop runs the component again before
+    the process could cancel it. Quick steps never look: they reach their next wait (where
+    cancellation lands) within ``TURN_NS``.
+    """
+
+    __slots__ = ("steps", "halted")
 
     def __init__(self) -> None:
         self.steps = 0
+        self.halted = False
 
 
 def missing_output_error(component: Component, index: int, missing: list[str], before: set[str]) -> OutputNotSetError:
@@ -112,6 +120,8 @@ async def run_plain(
                     turn_start = clock()
         if clock() - turn_start >= TURN_NS:
             await asyncio.sleep(0)
+            if counter.halted:
+                return
             turn_start = clock()
         index += 1
 
@@ -231,6 +241,8 @@ async def _stamped_loop(
                     moved = True
         if now - turn_start >= TURN_NS:
             await asyncio.sleep(0)
+            if counter.halted:
+                return
             now = turn_start = clock()
             moved = True
         if len(steps_recorded) >= limit:

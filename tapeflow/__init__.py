@@ -14,12 +14,14 @@ from .engine import (
     ComponentArgsDict,
     ComponentError,
     ConfigError,
+    Interrupted,
     Connector,
     ConnectorSpec,
     LocalProcess,
     ModelError,
     NotAvailableError,
     OutputNotSetError,
+    ProcessError,
     Process,
     Resource,
     ResourceError,
@@ -29,13 +31,9 @@ from .engine import (
 
 def _record_by_default(process: Process) -> object:
     """Every run is recorded unless ``TAPEFLOW_RECORD`` says no (or the process got ``tap=None``)."""
-    import os
+    from .recording import tap_for
 
-    if os.environ.get("TAPEFLOW_RECORD", "1").strip().lower() in ("0", "false", "no", "off"):
-        return None
-    from .recorder import Recorder
-
-    return Recorder()
+    return tap_for(process)
 
 
 _set_default_tap_factory(_record_by_default)  # type: ignore[arg-type]
@@ -52,12 +50,14 @@ __all__ = [
     "ComponentArgsDict",
     "ComponentError",
     "ConfigError",
+    "Interrupted",
     "Connector",
     "ConnectorSpec",
     "LocalProcess",
     "ModelError",
     "NotAvailableError",
     "OutputNotSetError",
+    "ProcessError",
     "Process",
     "Resource",
     "ResourceError",

@@ -8,10 +8,13 @@ typer and rich are imported here only, so ``import tapeflow`` never pays for the
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from tapeflow import __version__
-from tapeflow.engine.errors import ComponentError, UserError
+from tapeflow.engine.errors import ComponentError, Interrupted, UserError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -66,7 +69,13 @@ def run_model(
     """Load a model file, run it to the end on a fresh event loop, and return its summary.
 
     Raises what the run raises: ``UserError`` for a bad model, ``ComponentError`` for a
-    failing component, ``KeyboardInterrupt`` after Ctrl-C (components' ``destroy()`` has run).
+    failing component, ``Interrupted`` after SIGINT or SIGTERM (every component's
+    ``destroy()`` has run and the record is closed).
+
+    While it runs, the first SIGINT (Ctrl-C) or SIGTERM stops the run after the steps in
+    progress, even when a step blocks the event loop; a second one forces: it interrupts
+    the blocking step itself (``KeyboardInterrupt`` inside it), and still every
+    ``destroy()`` runs.
     """
     from tapeflow.engine.config import load_process
 
@@ -74,9 +83,43 @@ def run_model(
     if tap_factory is not None:
         process.tap = tap_factory(process)
     started = time.perf_counter()
-    asyncio.run(_run(process, show_progress, console))
+    with _signals_stop(process):
+        asyncio.run(_run(process, show_progress, console))
     wall_s = time.perf_counter() - started
     return RunResult(process, wall_s, _outputs(process))
+
+
+@contextlib.contextmanager
+def _signals_stop(process: Process) -> Iterator[None]:
+    """SIGINT and SIGTERM stop ``process`` cleanly; a second signal forces.
+
+    Python-level handlers run in the main thread between bytecodes, also while a step blocks
+    the event loop (``time.sleep`` is resumed after them), so the first signal is noted at
+    once and the run stops when the blocking step returns. asyncio's own Ctrl-C handling is
+    not used: it knows nothing of SIGTERM, and its second Ctrl-C leaves component coroutines
+    behind that were never awaited.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def handle(signum: int, _frame: object) -> None:
+        received.append(signum)
+        stop = Interrupted(signal.Signals(received[0]).name, 128 + received[0])
+        if len(received) > 1:
+            # Raised where the main thread is: inside a blocking step, that step fails with
+            # it, and the run ends as after the first signal. (KeyboardInterrupt would escape
+            # the event loop instead and skip the orderly end.)
+            raise stop
+        process.interrupt(stop)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 async def _run(process: Process, show_progress: bool, console: Console | None) -> None:
@@ -159,7 +202,14 @@ ModelPath = Annotated[Path, typer.Argument(metavar="MODEL.yaml", help="The YAML 
 @app.command()
 def run(
     model: ModelPath,
-    record: Annotated[bool, typer.Option("--record/--no-record", help="Record the run into the event log.")] = True,
+    record: Annotated[
+        bool | None,
+        typer.Option(
+            "--record/--no-record",
+            help="Record the run into the event log (default: yes, unless TAPEFLOW_RECORD=0).",
+            show_default=False,
+        ),
+    ] = None,
     log: Annotated[
         Path | None,
         typer.Option("--log", help="The event log (default: $TAPEFLOW_LOG, else ./tapeflow.duckdb).", show_default=False),
@@ -168,31 +218,37 @@ def run(
     """Run a model to the end; show live progress on a terminal and a summary at the end."""
     from rich.console import Console
 
-    from tapeflow.logcmd import recorded_line, recorder_for_cli
+    from tapeflow.logcmd import recorded_line
+    from tapeflow.recording import tap_for
 
     console = Console(highlight=False)
-    recorder = recorder_for_cli(log, ["tapeflow", *sys.argv[1:]]) if record else None
+    command = ["tapeflow", *sys.argv[1:]]
+    recorders: list[Any] = []
+
+    def choose(process: Process) -> Tap | None:
+        tap = tap_for(process, record=record, log=log, command=command)
+        recorders[:] = [tap] if tap is not None else []
+        return tap
+
+    def say_where() -> None:
+        for recorder in recorders:
+            if recorder.status != "created":
+                console.print(recorded_line(recorder), markup=False, soft_wrap=True)
+
     try:
-        result = run_model(
-            model,
-            tap_factory=None if recorder is None else (lambda _process: recorder),
-            show_progress=sys.stdout.isatty(),
-            console=console,
-        )
-    except KeyboardInterrupt:
-        if recorder is not None and recorder.status != "created":
-            console.print(recorded_line(recorder), markup=False, soft_wrap=True)
-        print("interrupted", file=sys.stderr)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        result = run_model(model, tap_factory=choose, show_progress=sys.stdout.isatty(), console=console)
+    except Interrupted as stopped:
+        say_where()
+        print(f"interrupted by {stopped.signal_name}; every component's destroy() ran", file=sys.stderr)
+        raise typer.Exit(stopped.exit_code) from None
     except UserError as error:
+        say_where()
         raise _fail_user(error) from None
     except ComponentError as error:
-        if recorder is not None and recorder.status != "created":
-            console.print(recorded_line(recorder), markup=False, soft_wrap=True)
+        say_where()
         raise _fail_component(error) from None
     _print_summary(result, console)
-    if recorder is not None:
-        console.print(recorded_line(recorder), markup=False, soft_wrap=True)
+    say_where()
 
 
 @app.command()

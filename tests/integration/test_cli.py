@@ -187,7 +187,7 @@ def test_ctrl_c_stops_cleanly_runs_destroy_and_exits_130(tmp_path: Path) -> None
             child.kill()
             child.wait()
     assert child.returncode == 130, stderr
-    assert stderr == "interrupted\n"
+    assert stderr == "interrupted by SIGINT; every component's destroy() ran\n"
     assert (tmp_path / "destroyed").read_text() == str(child.pid)
 
 

@@ -9,14 +9,14 @@ import tapeflow
 def test_public_api_is_pinned() -> None:
     assert sorted(tapeflow.__all__) == sorted([
         "IO", "AsyncioConnector", "Component", "ComponentArgsDict", "ComponentError", "ConfigError",
-        "Connector", "ConnectorSpec", "LocalProcess", "ModelError", "NotAvailableError",
-        "OutputNotSetError", "Process", "Resource", "ResourceError", "TapeflowError", "UserError",
+        "Connector", "ConnectorSpec", "Interrupted", "LocalProcess", "ModelError", "NotAvailableError",
+        "OutputNotSetError", "Process", "ProcessError", "Resource", "ResourceError", "TapeflowError", "UserError",
         "__version__",
     ])
 
 
 def test_errors_share_one_root() -> None:
-    for name in ["ComponentError", "ConfigError", "ModelError", "NotAvailableError", "OutputNotSetError", "ResourceError", "UserError"]:
+    for name in ["ComponentError", "ConfigError", "Interrupted", "ModelError", "NotAvailableError", "OutputNotSetError", "ProcessError", "ResourceError", "UserError"]:
         assert issubclass(getattr(tapeflow, name), tapeflow.TapeflowError)
 
 
