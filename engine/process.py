@@ -102,6 +102,7 @@ class Process:
             ],
             parameters=dict(self.parameters),
             config=self.config,
+            stop=self.interrupt,
         )
 
     def progress(self) -> dict[str, int]:

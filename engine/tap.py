@@ -85,6 +85,9 @@ class RunInfo:
     parameters: dict[str, Any]
     config: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Ends the run with this error after the steps in progress (``Process.interrupt``): how a
+    # tap that cannot record what it was given (a payload the codec refuses) fails the run.
+    stop: Callable[[BaseException], None] | None = None
 
 
 # Payload types that cannot change after they were sent: a tap may encode them later, off the

@@ -25,6 +25,7 @@ drains is bounded by the channels' capacity: a sender can be at most that far ah
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +34,9 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ..engine.tap import Drained, RunInfo
+from .errors import RecordingError
 
-__all__ = ["Matcher", "Tables"]
+__all__ = ["Matcher", "PayloadError", "Tables"]
 
 INT64 = pa.int64()
 INT32 = pa.int32()
@@ -152,12 +154,20 @@ class Matcher:
         self.single = [chs[0] for chs in fed.values() if len(chs) == 1]
         self.fan_ins = {key: _FanIn(key[0], key[1], chs[0].initial, {c.id: c for c in chs}) for key, chs in fed.items() if len(chs) > 1}
         self.channels = [c for chs in fed.values() for c in chs]
+        # A sender whose value at step K could not be encoded: its record ends at step K
+        # (kept, and marked failed); what it did after K is not recorded.
+        self.cut_at: dict[int, int] = {}
+        self.failure: PayloadError | None = None
 
     def add(self, drained: Sequence[Drained], *, final: bool = False) -> Tables:
         step_parts: list[Any] = []
         failures: list[tuple[int, int, str, str | None]] = []
-        for part in drained:
+        encoded = self._encode_outputs(drained, failures)
+        for part, outputs in zip(drained, encoded):
             cid = part.component
+            cut = self.cut_at.get(cid)
+            if cut is not None:
+                part = _before(part, cut + 1)
             n = len(part.ends)
             if n:
                 ends = _ints(part.ends)
@@ -175,10 +185,10 @@ class Matcher:
             for index, error in part.errors:
                 text, trace = self.error_text(error)
                 failures.append((cid, index, text, trace))
-            for port, values in enumerate(part.outputs):
-                if values:
+            for port, payloads in enumerate(outputs):
+                if payloads is not None and len(payloads):
                     sent = self.sent[(cid, port)]
-                    sent.payloads = pa.concat_arrays([sent.payloads, self.encode_all(values, cid, port)])
+                    sent.payloads = pa.concat_arrays([sent.payloads, payloads])
             for inp, sources in enumerate(part.sources):
                 if sources:
                     fan_in = self.fan_ins[(cid, inp)]
@@ -209,6 +219,41 @@ class Matcher:
             pa.concat_tables(message_parts) if message_parts else _empty_messages(),
         )
 
+    def _encode_outputs(self, drained: Sequence[Drained], failures: list[tuple[int, int, str, str | None]]) -> list[list[Any]]:
+        """Every part's sent values, encoded, before anything else is matched: a value that
+        cannot be encoded cuts its sender's record at that step (see :class:`PayloadError`)."""
+        encoded: list[list[Any]] = []
+        position = {key: sent.count for key, sent in self.sent.items()}  # step of the next value
+        for part in drained:
+            cid = part.component
+            ports: list[Any] = []
+            for port, values in enumerate(part.outputs):
+                first = position[(cid, port)]
+                position[(cid, port)] = first + len(values)
+                limit = self.cut_at.get(cid)
+                if limit is not None:
+                    values = values[: max(0, limit - first)]
+                try:
+                    ports.append(self.encode_all(values, cid, port) if values else None)
+                except PayloadError as error:
+                    step = first + error.index
+                    self.cut_at[cid] = min(step, self.cut_at.get(cid, step))
+                    if self.failure is None:
+                        self.failure = error.at_step(step)
+                    failures.append((cid, step, *self.error_text(error.at_step(step))))
+                    ports.append(self.encode_all(values[: error.index], cid, port) if error.index else None)
+            encoded.append(ports)
+        # A cut found on a later port also trims what an earlier port of that sender kept.
+        position = {key: sent.count for key, sent in self.sent.items()}
+        for part, ports in zip(drained, encoded):
+            limit = self.cut_at.get(part.component)
+            for port, payloads in enumerate(ports):
+                first = position[(part.component, port)]
+                if limit is not None and payloads is not None and first + len(payloads) > limit:
+                    ports[port] = payloads = payloads.slice(0, max(0, limit - first))
+                position[(part.component, port)] = first + (0 if payloads is None else len(payloads))
+        return encoded
+
     def _waits_and_starts(self, cid: int, part: Drained, ends: Any) -> tuple[Any, Any]:
         """Each step began waiting, and started, at the previous step's end, except the steps
         in ``part.moved`` (see ``tapeflow.engine.tap``)."""
@@ -230,12 +275,16 @@ class Matcher:
     def _emit(self, channel: _Channel, n: int, positions: Any, out: list[Any]) -> None:
         """Emit the next ``n`` messages of ``channel``; their receiving steps are
         ``initial + k`` (one feeding channel) or ``initial + positions`` (fan-in)."""
-        if n <= 0:
-            return
         k0 = channel.next_k
         sender = self.history[channel.sender]
         receiver = self.history[channel.receiver]
         sent = self.sent[(channel.sender, channel.port)]
+        if channel.sender in self.cut_at:  # values after the cut were consumed, never recorded
+            n = min(n, sent.count - k0, sender.count - k0)
+            if positions is not None:
+                positions = positions.slice(0, max(n, 0))
+        if n <= 0:
+            return
         ends = sender.ends.slice(k0 - sender.base, n)
         if positions is None:
             j0 = k0 + channel.initial - receiver.base
@@ -313,6 +362,36 @@ class Matcher:
             self.history[cid].keep_from(index)
         for key, k in need_sent.items():
             self.sent[key].keep_from(k)
+
+
+class PayloadError(RecordingError):
+    """A sent value the codec cannot carry: the ``index``-th of the values being encoded."""
+
+    def __init__(self, label: str, index: int, problem: str, advice: str) -> None:
+        self.label, self.index, self.problem, self.advice = label, index, problem, advice
+        super().__init__(f"channel {label!r}: {problem}; {advice}")
+
+    def at_step(self, step: int) -> PayloadError:
+        """The same failure, its message naming the sender's step."""
+        error = PayloadError(self.label, self.index, self.problem, self.advice)
+        error.args = (f"channel {self.label!r}, step {step}: {self.problem}; {self.advice}",)
+        error.__cause__ = self.__cause__
+        return error
+
+
+def _before(part: Drained, stop: int) -> Drained:
+    """``part`` without the steps from ``stop`` on (its outputs are cut by the caller)."""
+    keep = max(0, min(len(part.ends), stop - part.first_step))
+    if keep == len(part.ends):
+        return part
+    moved = array("q")
+    for i in range(0, len(part.moved), 3):
+        if part.moved[i] < stop:
+            moved.extend(part.moved[i : i + 3])
+    return Drained(
+        part.component, part.first_step, part.ends[:keep], moved, part.outputs, part.sources,
+        [(i, e) for i, e in part.errors if i < stop], part.finished,
+    )
 
 
 def _empty_steps() -> Any:

@@ -142,6 +142,8 @@ class Recorder:
         self._writer: Any = None
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: Any = None  # RunInfo.stop: fails the run from here
+        self._stop_sent: BaseException | None = None
 
     # --- the tap ---------------------------------------------------------------------------
     def run_started(self, run: RunInfo) -> None:
@@ -158,6 +160,7 @@ class Recorder:
             sender = by_name[channel.source_component]
             self._labels[(sender.id, sender.outputs.index(channel.source_port))] = channel.label
         self._ports = {c.id: (len(c.outputs), len(c.inputs)) for c in run.components}
+        self._stop = run.stop
         started = time.time_ns()
         con = connect(str(self.path), read_only=False, wait_s=None, warn_after_s=5.0)
         try:
@@ -204,7 +207,7 @@ class Recorder:
         log = StampLog(
             component, offset_ns, n_outputs=n_outputs, n_inputs=n_inputs,
             plain=IMMUTABLE_PAYLOADS,
-            snapshot=lambda value, port: self._snapshot(value, (component, port)),
+            snapshot=lambda value, port: self._snapshot(value, (component, port), log),
             on_full=self._full,
         )
         self._logs.append(log)
@@ -220,15 +223,22 @@ class Recorder:
 
         if self._timer is not None:
             self._timer.cancel()
-        final = "completed" if status == "completed" else "failed"
-        text = None if error is None else _run_error_text(error)
         try:
             self._flush(final=True)
         finally:
+            # A value that could not be encoded fails the run, even one found at the end.
+            unrecorded = self._writer.matcher.failure
+            found_late = error is None and unrecorded is not None
+            if found_late:
+                status, error = "failed", unrecorded
+            final = "completed" if status == "completed" else "failed"
+            text = None if error is None else _run_error_text(error)
             # Even if the last batch could not be built, the run gets its ending.
             self._writer.put(Ending(final, time.time_ns(), text))
             self._writer.close()
             self.status = final
+        if found_late:  # the run itself had ended well: it is this failure that ends it
+            raise error  # type: ignore[misc]
         failure = self._writer.failure
         if failure is not None:
             message = f"run {self.run_id!r}: recording into {self.path} failed: {type(failure).__name__}: {failure}"
@@ -256,20 +266,25 @@ class Recorder:
     def _port_label(self, port: tuple[int, int]) -> str:
         return self._labels.get(port, f"component {port[0]} output {port[1]}")
 
-    def _snapshot(self, value: Any, port: tuple[int, int]) -> Any:
-        """Encode now a sent value that could still change (the step's own list, say)."""
+    def _snapshot(self, value: Any, port: tuple[int, int], log: StampLog) -> Any:
+        """Encode now a sent value that could still change (the step's own list, say).
+
+        One that cannot be encoded fails the step that sent it (its record keeps the step,
+        marked failed with this error) and so the run."""
         try:
             blob = Encoded(self._encode(value))
-        except (TypeError, ValueError) as problem:
+        except (TypeError, ValueError, OverflowError) as problem:
+            from .matching import PayloadError
+            from .writer import PAYLOAD_ADVICE
+
             kind = type(value)
             what = str(problem)
             if not what.startswith("cannot record"):  # the codec names the innermost culprit
                 what = f"cannot record payload of type {kind.__module__}.{kind.__qualname__} ({problem})"
-            raise RecordingError(
-                f"channel {self._port_label(port)!r}: {what}; send msgpack-able values (numbers, "
-                "str, bytes, lists, dicts, tuples, sets, datetimes, Decimal, numpy arrays), record with "
-                "Recorder(fallback='pickle') or fallback='repr', or run unrecorded (tap=None, --no-record)"
-            ) from problem
+            step = log.first_step + len(log.ends) - 1  # the step just recorded is the sender
+            error = PayloadError(self._port_label(port), 0, what, PAYLOAD_ADVICE).at_step(step)
+            log.errors.append((step, error))
+            raise error from problem
         self._snapshots += 1
         return blob
 
@@ -291,3 +306,8 @@ class Recorder:
         self._snapshots = 0
         if batch.parts or final:
             self._writer.put(batch)
+        unrecorded = self._writer.matcher.failure
+        if unrecorded is not None and self._stop_sent is None and not final:
+            self._stop_sent = unrecorded
+            if self._stop is not None:
+                self._stop(unrecorded)

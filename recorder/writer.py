@@ -32,6 +32,11 @@ from .connection import connect
 __all__ = ["Batch", "Writer"]
 
 HEARTBEAT_S = 2.0
+PAYLOAD_ADVICE = (
+    "send msgpack-able values (numbers, str, bytes, lists, dicts, tuples, sets, datetimes, Decimal, "
+    "numpy arrays), record with Recorder(fallback='pickle') or fallback='repr', or run unrecorded "
+    "(--no-record, TAPEFLOW_RECORD=0, or tap=None)"
+)
 GATHER_ROWS = 1_000_000  # rows (steps + messages) per insert: large inserts bypass DuckDB's WAL
 GATHER_S = 1.0  # the longest rows wait in memory before they are written
 WRITER_THREADS = None
@@ -227,17 +232,19 @@ class Writer:
                 blobs = None
         if blobs is None:
             encoded, encode = self.encoded_type, self.encode
-            try:
-                blobs = [v if type(v) is encoded else encode(v) for v in values]
-            except (TypeError, ValueError, OverflowError) as problem:
-                from .errors import RecordingError
+            blobs = []
+            for index, value in enumerate(values):
+                try:
+                    blobs.append(value if type(value) is encoded else encode(value))
+                except (TypeError, ValueError, OverflowError) as problem:
+                    from .matching import PayloadError
 
-                label = self.port_labels.get((component, port), f"component {component} output {port}")
-                raise RecordingError(
-                    f"channel {label!r}: {problem}; send msgpack-able values (numbers, str, bytes, lists, dicts, "
-                    "tuples, sets, datetimes, Decimal, numpy arrays), record with Recorder(fallback='pickle') "
-                    "or fallback='repr', or run unrecorded (tap=None, --no-record)"
-                ) from problem
+                    label = self.port_labels.get((component, port), f"component {component} output {port}")
+                    kind = type(value)
+                    what = str(problem)
+                    if not what.startswith("cannot record"):
+                        what = f"cannot record payload of type {kind.__module__}.{kind.__qualname__} ({problem})"
+                    raise PayloadError(label, index, what, PAYLOAD_ADVICE) from problem
         return pa.array(blobs, pa.binary())
 
 

@@ -121,7 +121,7 @@ async def test_an_unencodable_payload_names_the_channel(tmp_path: Path) -> None:
     class Thing:
         pass
 
-    with pytest.raises(RecordingError, match=r"^channel 'src.x -> p.x': cannot record payload of type test_recorder\..*Thing; send msgpack-able values"):
+    with pytest.raises(RecordingError, match=r"^channel 'src.x -> p.x', step 0: cannot record payload of type test_recorder\..*Thing; send msgpack-able values"):
         await record(tmp_path / "log.duckdb", *chain([[Thing()]]))
     with open_log(tmp_path / "log.duckdb") as log:
         assert [r[2] for r in log.runs().fetchall()] == ["failed"]
