@@ -78,10 +78,14 @@ def spy_on_inputs(process: Any) -> dict[tuple[str, int], dict[str, Any]]:
 
 
 @pytest.fixture(autouse=True)
-def _log_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Runs recorded by default (the CLI's `tapeflow run`, and subprocesses, which inherit the
-    environment) go to a temporary log, never into the working tree."""
-    monkeypatch.setenv("TAPEFLOW_LOG", str(tmp_path_factory.mktemp("log") / "tapeflow.duckdb"))
+def _in_an_empty_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts in an empty working folder with none of tapeflow's variables set:
+    what a user meets. A run recorded by default lands in ./tapeflow.duckdb of that folder
+    (also for subprocesses, which inherit it), never in the checkout, and a test that sets
+    TAPEFLOW_LOG or TAPEFLOW_RECORD does so itself, where a reader can see it."""
+    monkeypatch.delenv("TAPEFLOW_LOG", raising=False)
+    monkeypatch.delenv("TAPEFLOW_RECORD", raising=False)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.fixture(params=["plain", "stamped"])

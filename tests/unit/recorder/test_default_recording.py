@@ -1,8 +1,8 @@
 """One decision per run on recording: by default into TAPEFLOW_LOG (else ./tapeflow.duckdb),
 an explicit tap, or nothing; resolved per run, never written back to ``process.tap``.
 
-These tests look at the working directory itself (``monkeypatch.chdir`` into an empty folder,
-``TAPEFLOW_LOG`` unset): the default is what a user meets, not what a fixture sets.
+These tests look at the working directory itself (an empty folder, ``TAPEFLOW_LOG`` unset):
+the default is what a user meets, not what a fixture sets.
 """
 
 from __future__ import annotations
@@ -24,11 +24,10 @@ def model(**kwargs: object) -> LocalProcess:
 
 
 @pytest.fixture
-def empty_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.delenv("TAPEFLOW_LOG", raising=False)
-    monkeypatch.delenv("TAPEFLOW_RECORD", raising=False)
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def empty_cwd() -> Path:
+    """The empty working folder every test starts in (tests/conftest.py), as a user's."""
+    assert "TAPEFLOW_LOG" not in os.environ and os.listdir() == []
+    return Path.cwd()
 
 
 async def test_a_process_records_by_default_into_the_working_directory(empty_cwd: Path) -> None:
