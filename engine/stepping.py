@@ -177,12 +177,14 @@ async def _stamped_loop(
         (name, initial, inbox, log.sources[i].append if inbox is not None and inbox.fan_in else None)
         for i, (name, initial, inbox) in enumerate(inputs)
     ]
-    # Per output: (name, where its sent values go in the log, its port index, [(inbox, tag)])
-    # with tag = the channel id when the target is fanned in (None: send the bare value).
+    # Per output: (name, where its sent values go in the log, its port index,
+    # [(inbox, tag, channel id)]) with tag = the channel id when the target is fanned in
+    # (None: send the bare value).
     sends = [
-        (name, log.outputs[i].append, i, [(inbox, channel if inbox.fan_in else None) for inbox, channel in links])
+        (name, log.outputs[i].append, i, [(inbox, channel if inbox.fan_in else None, channel) for inbox, channel in links])
         for i, (name, links) in enumerate(outputs)
     ]
+    record_late = log.late.extend
     index = 0
     now = turn_start = clock()
     moved = True  # the first step's wait did not begin at a previous step's end
@@ -233,12 +235,15 @@ async def _stamped_loop(
         for name, keep, port, links in sends:
             value = state[name]
             keep(value if type(value) in plain else snapshot(value, port))
-            for inbox, tag in links:
+            for inbox, tag, channel in links:
                 item = value if tag is None else (value, tag)
                 if not inbox.send_nowait(item):
                     await inbox.send(item)
                     now = turn_start = clock()
                     moved = True
+                    record_late((index, channel, now))
+                elif moved:  # an earlier send of this step waited: this one entered late too
+                    record_late((index, channel, now))
         if now - turn_start >= TURN_NS:
             await asyncio.sleep(0)
             if counter.halted:

@@ -15,11 +15,17 @@ handed it (``tap.component_log(id, offset_ns)``), per component-step:
   the closing step, a failed step — append nothing);
 - ``sources[i]``: for an input fed by several connectors (fan-in) only, the channel id each
   consumed value came from;
-- ``errors``: ``(index, exception)`` for a step that raised (rare, so kept apart).
+- ``errors``: ``(index, exception)`` for a step that raised (rare, so kept apart);
+- ``late``: flat ``(index, channel, entered)`` triples for each send that found its channel
+  full and had to wait (backpressure), and for every later send of the same step: ``entered``
+  is when the value went into the channel, read in the same synchronous stretch as the
+  append, so no receiver can have taken it yet. Every other message entered its channel at
+  its step's end.
 
 Messages are not written one by one: every message is determined by these records. The engine
 sends once per connector per step, so message ``seq`` on a channel is the sender's step
-``seq``: its payload is ``outputs[port][seq]`` and its send time that step's end. It is
+``seq``: its payload is ``outputs[port][seq]`` and its send time that step's end (or its
+``late`` entry). It is
 consumed by the receiver's step ``seq + len(initial_values[port])`` (for fan-in, found through
 ``sources``), whose start is the consume time; it was received at ``max(send, wait)`` of that
 step, the moment both the message and its receiver were there. A recorder derives the message
@@ -108,6 +114,7 @@ class Drained:
     sources: list[list[int]]
     errors: list[tuple[int, BaseException]]
     finished: bool
+    late: array[int] = field(default_factory=lambda: array("q"))
 
     def times(self, previous_end: int) -> list[tuple[int, int, int]]:
         """``(wait, start, end)`` per step, in plain Python: for tests and tools; a recorder
@@ -126,7 +133,7 @@ class StampLog:
 
     __slots__ = (
         "component", "offset_ns", "ends", "moved", "outputs", "sources", "errors", "first_step",
-        "limit", "plain", "snapshot", "on_full", "finished",
+        "limit", "plain", "snapshot", "on_full", "finished", "late",
     )
 
     def __init__(
@@ -145,6 +152,7 @@ class StampLog:
         self.offset_ns = offset_ns
         self.ends: array[int] = array("q")
         self.moved: array[int] = array("q")
+        self.late: array[int] = array("q")
         self.outputs: list[list[Any]] = [[] for _ in range(n_outputs)]
         self.sources: list[list[int]] = [[] for _ in range(n_inputs)]
         self.errors: list[tuple[int, BaseException]] = []
@@ -173,9 +181,10 @@ class StampLog:
             [src[:] for src in self.sources],
             self.errors[:],
             self.finished,
+            self.late[:],
         )
         self.first_step += len(ends)
-        del ends[:], moved[:]
+        del ends[:], moved[:], self.late[:]
         for out in self.outputs:
             out.clear()
         for src in self.sources:

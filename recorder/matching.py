@@ -110,6 +110,28 @@ class _Channel:
     input: int
     initial: int
     next_k: int = 0  # first message not emitted yet
+    # Messages that entered the channel after their step's end (the send waited for room):
+    # their seq and when they entered, ascending; dropped once emitted.
+    late_seq: Any = field(default_factory=lambda: pa.array([], INT64))
+    late_at: Any = field(default_factory=lambda: pa.array([], INT64))
+
+    def send_times(self, k0: int, ends: Any) -> Any:
+        """The send times of messages ``k0 …`` given their steps' ends: the end, or when the
+        message entered the channel if its send had to wait."""
+        if not len(self.late_seq):
+            return ends
+        n = len(ends)
+        local = pc.subtract(self.late_seq, pa.scalar(k0, INT64))
+        inside = pc.and_(pc.greater_equal(local, 0), pc.less(local, n))
+        if not pc.any(inside).as_py():
+            return ends
+        mask = pc.is_in(_arange(0, n), value_set=pc.filter(local, inside))
+        return pc.replace_with_mask(ends, mask, pc.filter(self.late_at, inside))
+
+    def forget_late_before(self, k: int) -> None:
+        if len(self.late_seq):
+            keep = pc.greater_equal(self.late_seq, k)
+            self.late_seq, self.late_at = pc.filter(self.late_seq, keep), pc.filter(self.late_at, keep)
 
 
 @dataclass(slots=True)
@@ -132,6 +154,7 @@ class Tables:
     steps: Any
     failures: Any
     messages: Any
+    send_waits: Any  # (cid, step, channel, entered) of each send that had to wait
 
 
 class Matcher:
@@ -154,6 +177,10 @@ class Matcher:
         self.single = [chs[0] for chs in fed.values() if len(chs) == 1]
         self.fan_ins = {key: _FanIn(key[0], key[1], chs[0].initial, {c.id: c for c in chs}) for key, chs in fed.items() if len(chs) > 1}
         self.channels = [c for chs in fed.values() for c in chs]
+        self.labels = {info.id: info.label for info in run.channels}
+        self.outgoing: dict[int, list[_Channel]] = {}
+        for channel in self.channels:
+            self.outgoing.setdefault(channel.sender, []).append(channel)
         # A sender whose value at step K could not be encoded: its record ends at step K
         # (kept, and marked failed); what it did after K is not recorded.
         self.cut_at: dict[int, int] = {}
@@ -161,6 +188,7 @@ class Matcher:
 
     def add(self, drained: Sequence[Drained], *, final: bool = False) -> Tables:
         step_parts: list[Any] = []
+        wait_parts: list[Any] = []
         failures: list[tuple[int, int, str, str | None]] = []
         encoded = self._encode_outputs(drained, failures)
         for part, outputs in zip(drained, encoded):
@@ -193,6 +221,8 @@ class Matcher:
                 if sources:
                     fan_in = self.fan_ins[(cid, inp)]
                     fan_in.sources = pa.concat_arrays([fan_in.sources, pa.array(sources, INT32)])
+            if len(part.late):
+                wait_parts.append(self._note_late(cid, part.late))
             if part.finished:
                 self.finished.add(cid)
 
@@ -202,6 +232,8 @@ class Matcher:
             self._emit(channel, consumed - channel.next_k, None, message_parts)
         for fan_in in self.fan_ins.values():
             self._match_fan_in(fan_in, message_parts)
+        if final:
+            self._check_sent_counts()
         if final or self.finished:
             for channel in self.channels:
                 if final or channel.receiver in self.finished:
@@ -217,7 +249,38 @@ class Matcher:
                 "traceback": pa.array([f[3] for f in failures], pa.string()),
             }),
             pa.concat_tables(message_parts) if message_parts else _empty_messages(),
+            pa.concat_tables(wait_parts) if wait_parts else _empty_waits(),
         )
+
+    def _check_sent_counts(self) -> None:
+        """At the end, every step of a sender sent on every output, but for its last step
+        (the one that closed it, or failed): anything else means rows would be misattributed."""
+        for channel in self.channels:
+            if channel.sender in self.cut_at:
+                continue
+            steps = self.history[channel.sender].count
+            sent = self.sent[(channel.sender, channel.port)].count
+            if not steps - 1 <= sent <= steps:
+                raise RecordingError(
+                    f"channel {self.labels[channel.id]!r}: the record does not add up: the sender recorded "
+                    f"{steps} steps but {sent} sent values; this is a tapeflow bug: please report it with the model "
+                    "(the run's earlier rows are kept)"
+                )
+
+    def _note_late(self, cid: int, late: Any) -> Any:
+        """Hand each channel its late sends; the rows of the ``send_waits`` table."""
+        steps, channels, entered = _ints(late[0::3]), _ints(late[1::3]), _ints(late[2::3])
+        for channel in self.outgoing.get(cid, ()):
+            mine = pc.equal(channels, pa.scalar(channel.id, INT64))
+            if pc.any(mine).as_py():
+                channel.late_seq = pa.concat_arrays([channel.late_seq, pc.filter(steps, mine)])
+                channel.late_at = pa.concat_arrays([channel.late_at, pc.filter(entered, mine)])
+        return pa.table({
+            "cid": pa.repeat(pa.scalar(cid, INT32), len(steps)),
+            "step": steps,
+            "channel": channels.cast(INT32),
+            "entered": entered,
+        })
 
     def _encode_outputs(self, drained: Sequence[Drained], failures: list[tuple[int, int, str, str | None]]) -> list[list[Any]]:
         """Every part's sent values, encoded, before anything else is matched: a value that
@@ -285,7 +348,14 @@ class Matcher:
                 positions = positions.slice(0, max(n, 0))
         if n <= 0:
             return
-        ends = sender.ends.slice(k0 - sender.base, n)
+        if k0 + n > min(sent.count, sender.count):
+            # More consumed than the sender recorded: rows would shift; refuse instead.
+            raise RecordingError(
+                f"channel {self.labels[channel.id]!r}: the record does not add up: the receiver consumed "
+                f"{k0 + n} messages but the sender recorded {sender.count} steps and {sent.count} sent values; "
+                "this is a tapeflow bug: please report it with the model (the run's earlier rows are kept)"
+            )
+        ends = channel.send_times(k0, sender.ends.slice(k0 - sender.base, n))
         if positions is None:
             j0 = k0 + channel.initial - receiver.base
             waits, starts = receiver.waits.slice(j0, n), receiver.starts.slice(j0, n)
@@ -307,6 +377,7 @@ class Matcher:
             })
         )
         channel.next_k = k0 + n
+        channel.forget_late_before(channel.next_k)
 
     def _match_fan_in(self, fan_in: _FanIn, out: list[Any]) -> None:
         consumed = self.history[fan_in.receiver].count - fan_in.initial
@@ -334,13 +405,14 @@ class Matcher:
                 "channel": pa.repeat(pa.scalar(channel.id, INT32), n),
                 "seq": _arange(k0, n),
                 "receiver_step": nulls,
-                "send": sender.ends.slice(k0 - sender.base, n),
+                "send": channel.send_times(k0, sender.ends.slice(k0 - sender.base, n)),
                 "receive": nulls,
                 "consume": nulls,
                 "payload": sent.payloads.slice(k0 - sent.base, n),
             })
         )
         channel.next_k = k0 + n
+        channel.forget_late_before(channel.next_k)
 
     def _trim(self) -> None:
         """Forget what no future message can need: memory stays bounded by the channels."""
@@ -388,9 +460,13 @@ def _before(part: Drained, stop: int) -> Drained:
     for i in range(0, len(part.moved), 3):
         if part.moved[i] < stop:
             moved.extend(part.moved[i : i + 3])
+    late = array("q")
+    for i in range(0, len(part.late), 3):
+        if part.late[i] < stop:
+            late.extend(part.late[i : i + 3])
     return Drained(
         part.component, part.first_step, part.ends[:keep], moved, part.outputs, part.sources,
-        [(i, e) for i, e in part.errors if i < stop], part.finished,
+        [(i, e) for i, e in part.errors if i < stop], part.finished, late,
     )
 
 
@@ -398,6 +474,12 @@ def _empty_steps() -> Any:
     return pa.table({
         "cid": pa.array([], INT32), "step": pa.array([], INT64), "wait": pa.array([], INT64),
         "start": pa.array([], INT64), "stop": pa.array([], INT64),
+    })
+
+
+def _empty_waits() -> Any:
+    return pa.table({
+        "cid": pa.array([], INT32), "step": pa.array([], INT64), "channel": pa.array([], INT32), "entered": pa.array([], INT64),
     })
 
 

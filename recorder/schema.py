@@ -79,6 +79,15 @@ CREATE TABLE IF NOT EXISTS step_log (
     end_ns BIGINT NOT NULL,
     blocked_ns BIGINT NOT NULL
 );
+-- A send that found its channel full and waited (backpressure): when the value entered the
+-- channel. The message's send_ns is this time; the step's send_blocked_ns is derived from it.
+CREATE TABLE IF NOT EXISTS send_waits (
+    run INTEGER NOT NULL,             -- runs.key
+    component INTEGER NOT NULL,       -- the sender, components.id
+    step BIGINT NOT NULL,             -- the sender's step
+    channel INTEGER NOT NULL,
+    entered_ns BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS step_failures (
     run INTEGER NOT NULL,
     component INTEGER NOT NULL,
@@ -97,10 +106,13 @@ FROM message_log m JOIN runs r ON r.key = m.run;
 
 CREATE OR REPLACE VIEW steps AS
 SELECT r.id AS run_id, c.name AS component, s.step, s.start_ns, s.end_ns, s.blocked_ns,
+       coalesce(w.last_entered_ns - s.end_ns, 0) AS send_blocked_ns,
        coalesce(f.status, 'ok') AS status, f.error, f.traceback
 FROM step_log s
 JOIN runs r ON r.key = s.run
 JOIN components c ON c.run_id = r.id AND c.id = s.component
+LEFT JOIN (SELECT run, component, step, max(entered_ns) AS last_entered_ns FROM send_waits GROUP BY ALL) w
+       ON w.run = s.run AND w.component = s.component AND w.step = s.step
 LEFT JOIN step_failures f ON f.run = s.run AND f.component = s.component AND f.step = s.step;
 
 CREATE OR REPLACE VIEW run_summary AS
@@ -113,7 +125,7 @@ FROM runs r;
 
 CREATE OR REPLACE VIEW component_time AS
 SELECT run_id, component, count(*) AS steps,
-       sum(end_ns - start_ns) AS busy_ns, sum(blocked_ns) AS waiting_ns,
+       sum(end_ns - start_ns) AS busy_ns, sum(blocked_ns) AS waiting_ns, sum(send_blocked_ns) AS send_blocked_ns,
        min(start_ns) AS first_start_ns, max(end_ns) AS last_end_ns,
        count(*) FILTER (WHERE status <> 'ok') AS failed_steps
 FROM steps GROUP BY run_id, component;
@@ -139,12 +151,12 @@ FROM messages m JOIN runs r ON r.id = m.run_id
 GROUP BY m.run_id, second;
 
 CREATE OR REPLACE VIEW slowest_steps AS
-SELECT run_id, component, step, end_ns - start_ns AS duration_ns, blocked_ns, status, error,
+SELECT run_id, component, step, end_ns - start_ns AS duration_ns, blocked_ns, send_blocked_ns, status, error,
        row_number() OVER (PARTITION BY run_id ORDER BY end_ns - start_ns DESC) AS rank
 FROM steps;
 """
 
-TABLE_NAMES = ("meta", "runs", "components", "channels", "message_log", "step_log", "step_failures")
+TABLE_NAMES = ("meta", "runs", "components", "channels", "message_log", "step_log", "send_waits", "step_failures")
 VIEW_NAMES = ("messages", "steps", "run_summary", "component_time", "channel_latency", "throughput", "slowest_steps")
 
 # Older schema version -> SQL that brings it one version up. Version 1 (message and step rows
@@ -153,6 +165,7 @@ MIGRATIONS: dict[int, str] = {
     2: """
 ALTER TABLE runs ADD COLUMN pid_ns VARCHAR;
 ALTER TABLE components ADD COLUMN spec BLOB;
+CREATE TABLE send_waits (run INTEGER NOT NULL, component INTEGER NOT NULL, step BIGINT NOT NULL, channel INTEGER NOT NULL, entered_ns BIGINT NOT NULL);
 """,
 }
 

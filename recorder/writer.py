@@ -31,6 +31,9 @@ from .connection import connect
 
 __all__ = ["Batch", "Writer"]
 
+# One batch's Arrow tables: steps, failures, messages, send_waits (see matching.Tables).
+TableSet = tuple[Any, Any, Any, Any]
+
 HEARTBEAT_S = 2.0
 PAYLOAD_ADVICE = (
     "send msgpack-able values (numbers, str, bytes, lists, dicts, tuples, sets, datetimes, Decimal, "
@@ -86,7 +89,7 @@ class Writer:
         self.port_labels = port_labels
         self.matcher = Matcher(run, self._encode_all, error_text)
         self._snapshots = True
-        self.converted: queue.Queue[tuple[Any, Any, Any] | Ending] = queue.Queue(max_batches)
+        self.converted: queue.Queue[TableSet | Ending] = queue.Queue(max_batches)
         self.failure: BaseException | None = None
         self.rows = 0
         self.thread = threading.Thread(target=self._run, name=f"tapeflow-writer-{run_id}", daemon=True)
@@ -118,7 +121,7 @@ class Writer:
         gathers batches until ``GATHER_ROWS`` rows or ``GATHER_S`` seconds have waited, and
         inserts them together; a SIGKILL loses at most that much.
         """
-        gathered: list[tuple[Any, Any, Any]] = []
+        gathered: list[TableSet] = []
         rows = 0
         since = 0.0
         while True:
@@ -141,7 +144,7 @@ class Writer:
             if not gathered:
                 since = time.monotonic()
             gathered.append(item)
-            rows += item[0].num_rows + item[2].num_rows
+            rows += item[0].num_rows + item[2].num_rows + item[3].num_rows
             if rows >= GATHER_ROWS or time.monotonic() - since >= GATHER_S:
                 self._guard(lambda con: self._write(con, _merged(gathered), None))
                 gathered, rows = [], 0
@@ -161,11 +164,11 @@ class Writer:
     def _beat(self, con: Any) -> None:
         con.execute("UPDATE runs SET heartbeat_ns = ? WHERE id = ?", [time.time_ns(), self.run_id])
 
-    def _write(self, con: Any, tables: list[tuple[Any, Any, Any]], ending: Ending | None) -> None:
+    def _write(self, con: Any, tables: list[TableSet], ending: Ending | None) -> None:
         con.execute("BEGIN")
         off = self.offset_ns()
         key = {"key": self.run_key, "off": off}
-        for steps, failures, messages in tables:
+        for steps, failures, messages, send_waits in tables:
             if steps.num_rows:
                 con.register("steps_batch", steps)
                 con.execute(
@@ -190,6 +193,12 @@ class Writer:
                     key,
                 )
                 con.unregister("messages_batch")
+            if send_waits.num_rows:
+                con.register("waits_batch", send_waits)
+                con.execute(
+                    "INSERT INTO send_waits SELECT $key, cid, step, channel, entered + $off FROM waits_batch", key
+                )
+                con.unregister("waits_batch")
             self.rows += steps.num_rows + messages.num_rows
         now = time.time_ns()
         if ending is None:
@@ -204,11 +213,11 @@ class Writer:
             )
         con.execute("COMMIT")
 
-    def _tables(self, batch: Batch) -> tuple[Any, Any, Any]:
+    def _tables(self, batch: Batch) -> TableSet:
         """Arrow tables for one batch; the matching of message ends is in ``matching.py``."""
         self._snapshots = batch.snapshots
         tables = self.matcher.add(batch.parts, final=batch.final)
-        return tables.steps, tables.failures, tables.messages
+        return tables.steps, tables.failures, tables.messages, tables.send_waits
 
     def _encode_all(self, values: list[Any], component: int, port: int) -> Any:
         """Encode one output's sent values into an Arrow binary column.
@@ -248,13 +257,13 @@ class Writer:
         return pa.array(blobs, pa.binary())
 
 
-def _merged(tables: list[tuple[Any, Any, Any]]) -> list[tuple[Any, Any, Any]]:
+def _merged(tables: list[TableSet]) -> list[TableSet]:
     """Many batches' tables as one of each kind."""
     import pyarrow as pa
 
     # One contiguous chunk per column: DuckDB inserts a 25-chunk table at half the rate of
     # the same rows in one chunk (2.6 vs 4.8 M rows/s here); the copy is C-speed.
-    return [tuple(pa.concat_tables([t[i] for t in tables]).combine_chunks() for i in range(3))]  # type: ignore[misc]
+    return [tuple(pa.concat_tables([t[i] for t in tables]).combine_chunks() for i in range(4))]  # type: ignore[misc]
 
 
 _FIXED = {int: (b"\xd3", "q"), float: (b"\xcb", "d")}  # msgpack int64 / float64 markers

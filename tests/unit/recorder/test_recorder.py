@@ -159,7 +159,8 @@ async def test_schema_names_are_api(tmp_path: Path) -> None:
         assert columns("components") == ["run_id", "id", "name", "class_path", "args", "inputs", "outputs", "resources", "initial_values", "parameters", "spec"]
         assert columns("channels") == ["run_id", "id", "source_component", "source_port", "target_component", "target_port", "kind"]
         assert columns("messages") == ["run_id", "channel", "seq", "sender_step", "receiver_step", "send_ns", "receive_ns", "consume_ns", "payload"]
-        assert columns("steps")[:8] == ["run_id", "component", "step", "start_ns", "end_ns", "blocked_ns", "status", "error"]
+        assert columns("steps")[:9] == ["run_id", "component", "step", "start_ns", "end_ns", "blocked_ns", "send_blocked_ns", "status", "error"]
+        assert columns("component_time")[:6] == ["run_id", "component", "steps", "busy_ns", "waiting_ns", "send_blocked_ns"]
         for view in ("run_summary", "component_time", "channel_latency", "throughput", "slowest_steps"):
             assert log.query(f"SELECT count(*) FROM {view}").fetchall()[0][0] >= 1
 
