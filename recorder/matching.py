@@ -25,7 +25,9 @@ drains is bounded by the channels' capacity: a sender can be at most that far ah
 
 from __future__ import annotations
 
+import bisect
 from array import array
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +42,9 @@ __all__ = ["Matcher", "PayloadError", "Tables"]
 
 INT64 = pa.int64()
 INT32 = pa.int32()
+# A payload this small (an encoded int is 9 bytes) stays in its message row: a reference and
+# a row in ``payloads`` would cost more than the bytes saved by storing it once.
+INLINE_MAX = 32
 
 
 def _ints(values: Any) -> Any:
@@ -85,10 +90,11 @@ class _History:
 
 @dataclass(slots=True)
 class _Sent:
-    """A window of the encoded values sent on one output, ``[base, base + len)`` by step."""
+    """A window of the values sent on one output, ``[base, base + len)`` by step, each as
+    ``{inline, ref}``: the encoded payload itself when small, else its id in ``payloads``."""
 
     base: int = 0
-    payloads: Any = field(default_factory=lambda: pa.array([], pa.binary()))
+    payloads: Any = field(default_factory=lambda: _payload_refs(pa.array([], pa.binary()), pa.array([], INT64)))
 
     @property
     def count(self) -> int:
@@ -155,13 +161,26 @@ class Tables:
     failures: Any
     messages: Any
     send_waits: Any  # (cid, step, channel, entered) of each send that had to wait
+    payloads: Any  # (id, data): payloads stored once, referenced by messages' payload_id
 
 
 class Matcher:
     """Stateful: feed it every drain of a run in order, then once more with ``final=True``."""
 
-    def __init__(self, run: RunInfo, encode_all: Callable[[list[Any], int, int], Any], error_text: Callable[[BaseException], tuple[str, str | None]]) -> None:
+    def __init__(
+        self,
+        run: RunInfo,
+        encode_all: Callable[[list[Any], int, int], Any],
+        error_text: Callable[[BaseException], tuple[str, str | None]],
+        fixed: Callable[[list[Any]], Any] = lambda values: None,
+    ) -> None:
         self.encode_all = encode_all  # (values, component, port) -> Arrow binary array
+        self.fixed = fixed  # values -> Arrow binary array if they are all ints (or floats), else None
+        # Identity of recently sent objects -> their payload (see _encode_outputs): the
+        # objects of the last two batches are held so their ids cannot be reused meanwhile.
+        self.recent: deque[tuple[Any, Any, list[Any]]] = deque(maxlen=2)
+        self.next_payload = 0
+        self._stored = _empty_payloads()
         self.error_text = error_text
         by_name = {c.name: c for c in run.components}
         self.history = {c.id: _History() for c in run.components}
@@ -250,6 +269,7 @@ class Matcher:
             }),
             pa.concat_tables(message_parts) if message_parts else _empty_messages(),
             pa.concat_tables(wait_parts) if wait_parts else _empty_waits(),
+            self._stored,
         )
 
     def _check_sent_counts(self) -> None:
@@ -283,39 +303,102 @@ class Matcher:
         })
 
     def _encode_outputs(self, drained: Sequence[Drained], failures: list[tuple[int, int, str, str | None]]) -> list[list[Any]]:
-        """Every part's sent values, encoded, before anything else is matched: a value that
-        cannot be encoded cuts its sender's record at that step (see :class:`PayloadError`)."""
-        encoded: list[list[Any]] = []
+        """Every part's sent values as ``{inline, ref}`` per port, before anything is matched.
+
+        A value is encoded and stored once however often it is sent: fan-out shares a port's
+        value among its channels, and the same object sent on by pass-through stages is found
+        by identity (immutable values; a value that can change was encoded at send, and the
+        recorder hands out the same encoded object while its encoding is unchanged). A payload
+        of ``INLINE_MAX`` bytes or less is kept inline in the message row, where it costs
+        less than a reference; ints and floats always are. A value that cannot be encoded
+        cuts its sender's record at that step (see :class:`PayloadError`).
+        """
+        while True:
+            try:
+                return self._refs_for(drained)
+            except _Unencodable as found:
+                for cid, step in found.senders:
+                    self.cut_at[cid] = min(step, self.cut_at.get(cid, step))
+                    error = found.error.at_step(step)
+                    if self.failure is None:
+                        self.failure = error
+                    failures.append((cid, step, *self.error_text(error)))
+                # Encode again: the cut leaves the value out of every sender's record.
+
+    def _refs_for(self, drained: Sequence[Drained]) -> list[list[Any]]:
+        result: list[list[Any]] = [[None] * len(part.outputs) for part in drained]
+        by_identity: list[tuple[int, int, int, int, int]] = []  # (part, port, start, count, first step)
+        objects: list[Any] = []
         position = {key: sent.count for key, sent in self.sent.items()}  # step of the next value
-        for part in drained:
+        for pi, part in enumerate(drained):
             cid = part.component
-            ports: list[Any] = []
             for port, values in enumerate(part.outputs):
                 first = position[(cid, port)]
                 position[(cid, port)] = first + len(values)
                 limit = self.cut_at.get(cid)
                 if limit is not None:
                     values = values[: max(0, limit - first)]
+                if not values:
+                    continue
+                fixed = self.fixed(values)
+                if fixed is not None:
+                    result[pi][port] = _payload_refs(fixed, pa.nulls(len(values), INT64))
+                    continue
+                by_identity.append((pi, port, len(objects), len(values), first))
+                objects.extend(values)
+        self._stored = _empty_payloads()
+        if not objects:
+            return result
+
+        ids = pa.array(array("q", map(id, objects)), INT64)
+        unique = pc.unique(ids)
+        known_ids = pa.concat_arrays([pa.array([], INT64), *(r[0] for r in self.recent)])
+        new_ids = pc.filter(unique, pc.is_null(pc.index_in(unique, value_set=known_ids)))
+        new_first = pc.index_in(new_ids, value_set=ids).to_pylist()  # ascending
+        blobs = self._encode_new(objects, new_first, by_identity, drained, ids)
+        payload_ids = _arange(self.next_payload, len(new_first))
+        self.next_payload += len(new_first)
+        small = pc.less_equal(pc.binary_length(blobs), INLINE_MAX)
+        stored = pc.invert(small)
+        self._stored = pa.table({"id": pc.filter(payload_ids, stored), "data": pc.filter(blobs, stored)})
+        new_refs = _payload_refs(pc.if_else(small, blobs, pa.nulls(len(blobs), pa.binary())), pc.if_else(small, pa.nulls(len(blobs), INT64), payload_ids))
+
+        catalog_ids = pa.concat_arrays([known_ids, new_ids])
+        catalog = pa.concat_arrays([*(r[1] for r in self.recent), new_refs]) if self.recent else new_refs
+        refs = catalog.take(pc.index_in(ids, value_set=catalog_ids))
+        for pi, port, start, count, _first in by_identity:
+            result[pi][port] = refs.slice(start, count)
+        mine = pc.index_in(unique, value_set=catalog_ids)
+        self.recent.append((unique, catalog.take(mine), objects))
+        return result
+
+    def _encode_new(self, objects: list[Any], first: list[int], groups: list[tuple[int, int, int, int, int]], drained: Sequence[Drained], ids: Any) -> Any:
+        """Encode the objects not seen before, grouped by the port that sent each first."""
+        chunks: list[Any] = []
+        i = 0
+        for pi, port, start, count, _step in groups:
+            j = bisect.bisect_left(first, start + count, lo=i)
+            if j > i:
+                cid = drained[pi].component
+                values = [objects[k] for k in first[i:j]]
                 try:
-                    ports.append(self.encode_all(values, cid, port) if values else None)
+                    chunks.append(self.encode_all(values, cid, port))
                 except PayloadError as error:
-                    step = first + error.index
-                    self.cut_at[cid] = min(step, self.cut_at.get(cid, step))
-                    if self.failure is None:
-                        self.failure = error.at_step(step)
-                    failures.append((cid, step, *self.error_text(error.at_step(step))))
-                    ports.append(self.encode_all(values[: error.index], cid, port) if error.index else None)
-            encoded.append(ports)
-        # A cut found on a later port also trims what an earlier port of that sender kept.
-        position = {key: sent.count for key, sent in self.sent.items()}
-        for part, ports in zip(drained, encoded):
-            limit = self.cut_at.get(part.component)
-            for port, payloads in enumerate(ports):
-                first = position[(part.component, port)]
-                if limit is not None and payloads is not None and first + len(payloads) > limit:
-                    ports[port] = payloads = payloads.slice(0, max(0, limit - first))
-                position[(part.component, port)] = first + (0 if payloads is None else len(payloads))
-        return encoded
+                    culprit = ids[first[i + error.index]]
+                    raise _Unencodable(error, self._senders_of(culprit, ids, groups, drained)) from error
+            i = j
+        return pa.concat_arrays(chunks) if chunks else pa.array([], pa.binary())
+
+    @staticmethod
+    def _senders_of(culprit: Any, ids: Any, groups: list[tuple[int, int, int, int, int]], drained: Sequence[Drained]) -> list[tuple[int, int]]:
+        """(component, step) of every sender's first send of the object ``culprit``."""
+        found: dict[int, int] = {}
+        for k in pc.indices_nonzero(pc.equal(ids, culprit)).to_pylist():
+            for pi, _port, start, count, first in groups:
+                if start <= k < start + count:
+                    cid, step = drained[pi].component, first + k - start
+                    found[cid] = min(step, found.get(cid, step))
+        return sorted(found.items())
 
     def _waits_and_starts(self, cid: int, part: Drained, ends: Any) -> tuple[Any, Any]:
         """Each step began waiting, and started, at the previous step's end, except the steps
@@ -373,7 +456,7 @@ class Matcher:
                 "send": ends,
                 "receive": pc.max_element_wise(ends, waits),
                 "consume": starts,
-                "payload": sent.payloads.slice(k0 - sent.base, n),
+                **_payload_columns(sent.payloads.slice(k0 - sent.base, n)),
             })
         )
         channel.next_k = k0 + n
@@ -408,7 +491,7 @@ class Matcher:
                 "send": channel.send_times(k0, sender.ends.slice(k0 - sender.base, n)),
                 "receive": nulls,
                 "consume": nulls,
-                "payload": sent.payloads.slice(k0 - sent.base, n),
+                **_payload_columns(sent.payloads.slice(k0 - sent.base, n)),
             })
         )
         channel.next_k = k0 + n
@@ -434,6 +517,22 @@ class Matcher:
             self.history[cid].keep_from(index)
         for key, k in need_sent.items():
             self.sent[key].keep_from(k)
+
+
+class _Unencodable(Exception):
+    """Internal: a value no encoding can carry, and the (component, step) of each sender."""
+
+    def __init__(self, error: PayloadError, senders: list[tuple[int, int]]) -> None:
+        super().__init__(str(error))
+        self.error, self.senders = error, senders
+
+
+def _payload_refs(inline: Any, ref: Any) -> Any:
+    return pa.StructArray.from_arrays([inline, ref], names=["inline", "ref"])
+
+
+def _empty_payloads() -> Any:
+    return pa.table({"id": pa.array([], INT64), "data": pa.array([], pa.binary())})
 
 
 class PayloadError(RecordingError):
@@ -477,6 +576,11 @@ def _empty_steps() -> Any:
     })
 
 
+def _payload_columns(refs: Any) -> dict[str, Any]:
+    inline, ref = refs.flatten()
+    return {"payload": inline, "payload_id": ref}
+
+
 def _empty_waits() -> Any:
     return pa.table({
         "cid": pa.array([], INT32), "step": pa.array([], INT64), "channel": pa.array([], INT32), "entered": pa.array([], INT64),
@@ -487,5 +591,5 @@ def _empty_messages() -> Any:
     return pa.table({
         "channel": pa.array([], INT32), "seq": pa.array([], INT64), "receiver_step": pa.array([], INT64),
         "send": pa.array([], INT64), "receive": pa.array([], INT64), "consume": pa.array([], INT64),
-        "payload": pa.array([], pa.binary()),
+        "payload": pa.array([], pa.binary()), "payload_id": pa.array([], INT64),
     })

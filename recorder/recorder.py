@@ -17,6 +17,7 @@ import socket
 import sys
 import time
 import traceback
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,14 @@ from .errors import RecordingError
 __all__ = ["FLUSH_S", "Recorder", "default_log_path", "new_run_id", "pid_namespace", "resolve_log_path"]
 
 FLUSH_S = 0.2
+# Payload bytes encoded at send after which the logs are drained at once, without waiting for
+# the timer: what a run of large payloads holds in memory before it reaches the writer.
+FLUSH_BYTES = 16 << 20
+# How many values encoded at send are remembered to find them sent on unchanged. A value
+# forwarded by a pass-through stage is found if fewer than this many other values were sent
+# in between: a channel holds 64, so a few hundred covers a stage that keeps up.
+RECENT_VALUES = 1024
+RECENT_BYTES = 32 << 20
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 _EPOCH_DS = 1_704_067_200 * 10  # 2024-01-01 in deciseconds: keeps ids short
 
@@ -63,8 +72,18 @@ def new_run_id() -> str:
     return "r" + _base36(time.time_ns() // 100_000_000 - _EPOCH_DS, 7) + _base36(random.randrange(36**3), 3)
 
 
-class Encoded(bytes):
-    """A payload already encoded on the hot path (it could have been mutated later)."""
+class Encoded:
+    """A payload already encoded on the hot path (it could have been mutated later).
+
+    A wrapper, not a ``bytes`` subclass: building one from the encoder's bytes copies
+    nothing (a subclass would copy every byte, 10 MB for a 10 MB array). The same object is
+    handed out again while the same value is sent unchanged, which is how the writer stores
+    a value that travels through pass-through stages once (``matching``)."""
+
+    __slots__ = ("blob",)
+
+    def __init__(self, blob: bytes) -> None:
+        self.blob = blob
 
 
 def _error_text(error: BaseException) -> tuple[str, str | None]:
@@ -137,7 +156,11 @@ class Recorder:
         self._labels: dict[tuple[int, int], str] = {}
         self._ports: dict[int, tuple[int, int]] = {}
         self._logs: list[StampLog] = []
-        self._snapshots = 0
+        # Values encoded at send, by identity, with what they encoded to: holds the objects
+        # (so their ids stay theirs), at most RECENT_VALUES of them and about RECENT_BYTES.
+        self._recent: OrderedDict[int, tuple[Any, Encoded]] = OrderedDict()
+        self._recent_bytes = 0
+        self._pending_bytes = 0  # encoded at send since the last drain
         self._offset_ns = 0
         self._writer: Any = None
         self._timer: asyncio.TimerHandle | None = None
@@ -272,7 +295,7 @@ class Recorder:
         One that cannot be encoded fails the step that sent it (its record keeps the step,
         marked failed with this error) and so the run."""
         try:
-            blob = Encoded(self._encode(value))
+            blob = self._encode(value)
         except (TypeError, ValueError, OverflowError) as problem:
             from .matching import PayloadError
             from .writer import PAYLOAD_ADVICE
@@ -285,8 +308,25 @@ class Recorder:
             error = PayloadError(self._port_label(port), 0, what, PAYLOAD_ADVICE).at_step(step)
             log.errors.append((step, error))
             raise error from problem
-        self._snapshots += 1
-        return blob
+        recent = self._recent
+        key = id(value)
+        seen = recent.get(key)
+        if seen is not None and seen[0] is value and seen[1].blob == blob:
+            recent.move_to_end(key)  # sent on unchanged (a pass-through stage): stored once
+            return seen[1]
+        if seen is not None:
+            del recent[key]
+            self._recent_bytes -= len(seen[1].blob)
+        kept = recent[key] = (value, Encoded(blob))
+        self._recent_bytes += len(blob)
+        while len(recent) > RECENT_VALUES or (self._recent_bytes > RECENT_BYTES and len(recent) > 1):
+            _, (_, old) = recent.popitem(last=False)
+            self._recent_bytes -= len(old.blob)
+        # Large payloads go to the log early: memory held for them stays bounded by bytes.
+        self._pending_bytes += len(blob)
+        if self._pending_bytes >= FLUSH_BYTES:
+            self._flush(final=False)
+        return kept[1]
 
     def _tick(self) -> None:
         self._flush(final=False)
@@ -302,8 +342,8 @@ class Recorder:
         from .writer import Batch
 
         parts = [log.drain() for log in self._logs]
-        batch = Batch(parts=[p for p in parts if len(p.ends) or p.finished or any(p.outputs) or any(p.sources)], final=final, snapshots=self._snapshots > 0)
-        self._snapshots = 0
+        batch = Batch(parts=[p for p in parts if len(p.ends) or p.finished or any(p.outputs) or any(p.sources) or len(p.late)], final=final)
+        self._pending_bytes = 0
         if batch.parts or final:
             self._writer.put(batch)
         unrecorded = self._writer.matcher.failure

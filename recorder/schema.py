@@ -69,7 +69,15 @@ CREATE TABLE IF NOT EXISTS message_log (
     send_ns BIGINT NOT NULL,
     receive_ns BIGINT,
     consume_ns BIGINT,
-    payload BLOB NOT NULL             -- msgpack, see recorder/codec.py
+    payload BLOB,                     -- msgpack (recorder/codec.py), when small; else NULL and
+    payload_id BIGINT                 -- payloads.id: a value stored once for all its messages
+);
+-- Payloads larger than a few bytes, each stored once per run however many messages carried
+-- it (fan-out, pass-through stages); message_log.payload_id refers to them.
+CREATE TABLE IF NOT EXISTS payloads (
+    run INTEGER NOT NULL,             -- runs.key
+    id BIGINT NOT NULL,
+    data BLOB NOT NULL                -- msgpack, see recorder/codec.py
 );
 CREATE TABLE IF NOT EXISTS step_log (
     run INTEGER NOT NULL,             -- runs.key
@@ -101,8 +109,9 @@ CREATE TABLE IF NOT EXISTS step_failures (
 VIEWS = """
 CREATE OR REPLACE VIEW messages AS
 SELECT r.id AS run_id, m.channel, m.seq, m.seq AS sender_step, m.receiver_step,
-       m.send_ns, m.receive_ns, m.consume_ns, m.payload
-FROM message_log m JOIN runs r ON r.key = m.run;
+       m.send_ns, m.receive_ns, m.consume_ns, coalesce(m.payload, p.data) AS payload, m.payload_id
+FROM message_log m JOIN runs r ON r.key = m.run
+LEFT JOIN payloads p ON p.run = m.run AND p.id = m.payload_id;
 
 CREATE OR REPLACE VIEW steps AS
 SELECT r.id AS run_id, c.name AS component, s.step, s.start_ns, s.end_ns, s.blocked_ns,
@@ -156,7 +165,7 @@ SELECT run_id, component, step, end_ns - start_ns AS duration_ns, blocked_ns, se
 FROM steps;
 """
 
-TABLE_NAMES = ("meta", "runs", "components", "channels", "message_log", "step_log", "send_waits", "step_failures")
+TABLE_NAMES = ("meta", "runs", "components", "channels", "message_log", "payloads", "step_log", "send_waits", "step_failures")
 VIEW_NAMES = ("messages", "steps", "run_summary", "component_time", "channel_latency", "throughput", "slowest_steps")
 
 # Older schema version -> SQL that brings it one version up. Version 1 (message and step rows
@@ -166,6 +175,9 @@ MIGRATIONS: dict[int, str] = {
 ALTER TABLE runs ADD COLUMN pid_ns VARCHAR;
 ALTER TABLE components ADD COLUMN spec BLOB;
 CREATE TABLE send_waits (run INTEGER NOT NULL, component INTEGER NOT NULL, step BIGINT NOT NULL, channel INTEGER NOT NULL, entered_ns BIGINT NOT NULL);
+CREATE TABLE payloads (run INTEGER NOT NULL, id BIGINT NOT NULL, data BLOB NOT NULL);
+ALTER TABLE message_log ALTER COLUMN payload DROP NOT NULL;
+ALTER TABLE message_log ADD COLUMN payload_id BIGINT;
 """,
 }
 

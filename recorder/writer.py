@@ -31,8 +31,8 @@ from .connection import connect
 
 __all__ = ["Batch", "Writer"]
 
-# One batch's Arrow tables: steps, failures, messages, send_waits (see matching.Tables).
-TableSet = tuple[Any, Any, Any, Any]
+# One batch's Arrow tables: steps, failures, messages, send_waits, payloads (matching.Tables).
+TableSet = tuple[Any, Any, Any, Any, Any]
 
 HEARTBEAT_S = 2.0
 PAYLOAD_ADVICE = (
@@ -51,7 +51,6 @@ class Batch:
 
     parts: list[Drained] = field(default_factory=list)
     final: bool = False
-    snapshots: bool = True  # some payloads were encoded on the hot path (Encoded objects)
 
 
 @dataclass(slots=True)
@@ -87,8 +86,7 @@ class Writer:
         self.error_text = error_text
         self.fast = fast
         self.port_labels = port_labels
-        self.matcher = Matcher(run, self._encode_all, error_text)
-        self._snapshots = True
+        self.matcher = Matcher(run, self._encode_all, error_text, self._fixed)
         self.converted: queue.Queue[TableSet | Ending] = queue.Queue(max_batches)
         self.failure: BaseException | None = None
         self.rows = 0
@@ -144,7 +142,7 @@ class Writer:
             if not gathered:
                 since = time.monotonic()
             gathered.append(item)
-            rows += item[0].num_rows + item[2].num_rows + item[3].num_rows
+            rows += item[0].num_rows + item[2].num_rows + item[3].num_rows + item[4].num_rows
             if rows >= GATHER_ROWS or time.monotonic() - since >= GATHER_S:
                 self._guard(lambda con: self._write(con, _merged(gathered), None))
                 gathered, rows = [], 0
@@ -168,7 +166,7 @@ class Writer:
         con.execute("BEGIN")
         off = self.offset_ns()
         key = {"key": self.run_key, "off": off}
-        for steps, failures, messages, send_waits in tables:
+        for steps, failures, messages, send_waits, payloads in tables:
             if steps.num_rows:
                 con.register("steps_batch", steps)
                 con.execute(
@@ -184,11 +182,15 @@ class Writer:
                     {"key": self.run_key},
                 )
                 con.unregister("failures_batch")
+            if payloads.num_rows:
+                con.register("payloads_batch", payloads)
+                con.execute("INSERT INTO payloads SELECT $key, id, data FROM payloads_batch", {"key": self.run_key})
+                con.unregister("payloads_batch")
             if messages.num_rows:
                 con.register("messages_batch", messages)
                 con.execute(
                     """INSERT INTO message_log SELECT $key, channel, seq, receiver_step, send + $off,
-                              receive + $off, consume + $off, payload
+                              receive + $off, consume + $off, payload, payload_id
                        FROM messages_batch""",
                     key,
                 )
@@ -215,36 +217,39 @@ class Writer:
 
     def _tables(self, batch: Batch) -> TableSet:
         """Arrow tables for one batch; the matching of message ends is in ``matching.py``."""
-        self._snapshots = batch.snapshots
         tables = self.matcher.add(batch.parts, final=batch.final)
-        return tables.steps, tables.failures, tables.messages, tables.send_waits
+        return tables.steps, tables.failures, tables.messages, tables.send_waits, tables.payloads
+
+    @staticmethod
+    def _fixed(values: list[Any]) -> Any:
+        """One output's values as an Arrow binary column if they are all ints (or all floats)
+        that fit 64 bits, encoded in bulk; else ``None``."""
+        kinds = set(map(type, values))
+        return _fixed_width(values, kinds.pop()) if len(kinds) == 1 else None
 
     def _encode_all(self, values: list[Any], component: int, port: int) -> Any:
-        """Encode one output's sent values into an Arrow binary column.
+        """Encode values into an Arrow binary column (``component``/``port``: who sent them,
+        for the error message).
 
-        Without hot-path snapshots in the batch, every value is immutable and msgpack's own
-        packer takes them all in one ``map`` (about 0.13 µs each); otherwise, and for values
-        that need the codec's extension types, each goes through the full encoder.
+        Values already encoded at send (``Encoded``) give their bytes; immutable ones go
+        through msgpack's own packer in one ``map`` (about 0.13 µs each) when none needs the
+        codec's extension types, else each through the full encoder.
         """
         import pyarrow as pa
 
+        encoded = self.encoded_type
         blobs: list[Any] | None = None
-        if not self._snapshots:
-            kinds = set(map(type, values))
-            if len(kinds) == 1:
-                fixed = _fixed_width(values, kinds.pop())
-                if fixed is not None:
-                    return fixed
+        if encoded not in set(map(type, values)):
             try:
                 blobs = list(map(self.fast, values))
             except (TypeError, OverflowError, ValueError):
                 blobs = None
         if blobs is None:
-            encoded, encode = self.encoded_type, self.encode
+            encode = self.encode
             blobs = []
             for index, value in enumerate(values):
                 try:
-                    blobs.append(value if type(value) is encoded else encode(value))
+                    blobs.append(value.blob if type(value) is encoded else encode(value))
                 except (TypeError, ValueError, OverflowError) as problem:
                     from .matching import PayloadError
 
@@ -263,7 +268,7 @@ def _merged(tables: list[TableSet]) -> list[TableSet]:
 
     # One contiguous chunk per column: DuckDB inserts a 25-chunk table at half the rate of
     # the same rows in one chunk (2.6 vs 4.8 M rows/s here); the copy is C-speed.
-    return [tuple(pa.concat_tables([t[i] for t in tables]).combine_chunks() for i in range(4))]  # type: ignore[misc]
+    return [tuple(pa.concat_tables([t[i] for t in tables]).combine_chunks() for i in range(5))]  # type: ignore[misc]
 
 
 _FIXED = {int: (b"\xd3", "q"), float: (b"\xcb", "d")}  # msgpack int64 / float64 markers

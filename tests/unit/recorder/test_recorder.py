@@ -158,7 +158,7 @@ async def test_schema_names_are_api(tmp_path: Path) -> None:
         assert {"process_kind", "channel_kind", "process_name", "config", "versions", "host", "pid", "command", "error"} <= set(columns("runs"))
         assert columns("components") == ["run_id", "id", "name", "class_path", "args", "inputs", "outputs", "resources", "initial_values", "parameters", "spec"]
         assert columns("channels") == ["run_id", "id", "source_component", "source_port", "target_component", "target_port", "kind"]
-        assert columns("messages") == ["run_id", "channel", "seq", "sender_step", "receiver_step", "send_ns", "receive_ns", "consume_ns", "payload"]
+        assert columns("messages") == ["run_id", "channel", "seq", "sender_step", "receiver_step", "send_ns", "receive_ns", "consume_ns", "payload", "payload_id"]
         assert columns("steps")[:9] == ["run_id", "component", "step", "start_ns", "end_ns", "blocked_ns", "send_blocked_ns", "status", "error"]
         assert columns("component_time")[:6] == ["run_id", "component", "steps", "busy_ns", "waiting_ns", "send_blocked_ns"]
         for view in ("run_summary", "component_time", "channel_latency", "throughput", "slowest_steps"):
@@ -212,3 +212,21 @@ def test_run_ids_are_short_and_sort_by_time() -> None:
     assert all(len(i) == 11 and i.startswith("r") and i.isalnum() for i in ids)
     assert len(set(ids)) > 45
     assert os.environ.get("TAPEFLOW_LOG") is None or True
+
+
+async def test_a_log_of_schema_2_is_migrated_and_its_runs_still_read(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute((Path(__file__).parents[2] / "fixtures" / "log_schema_2.sql").read_text())
+    con.execute("INSERT INTO runs (id, status, started_ns, pid) VALUES ('rold', 'completed', 1, 1)")
+    con.execute("INSERT INTO components VALUES ('rold', 0, 'src', 'm.S', '{}', [], ['x'], '{}', '{}', '{}'), ('rold', 1, 'sink', 'm.K', '{}', ['x'], [], '{}', '{}', '{}')")
+    con.execute("INSERT INTO channels VALUES ('rold', 0, 'src', 'x', 'sink', 'x', 'asyncio')")
+    con.execute("INSERT INTO message_log VALUES (1, 0, 0, 0, 10, 11, 12, '\\x92\\x01\\x02'::BLOB)")
+    con.close()
+    recorder = await record(path, *chain([{"new": "x" * 40}]))
+    with open_log(path) as log:
+        assert log.run("rold").payloads() == [[1, 2]]
+        assert log.run(recorder.run_id).payloads("p.y -> sink.x") == [{"new": "x" * 40}]
+        assert log.query("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("3",)]
