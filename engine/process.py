@@ -290,15 +290,30 @@ class LocalProcess(Process):
 
         self.status = "running"
         error: BaseException | None = None
+        # One future for "a component failed, or all are done", fed by done-callbacks: waiting
+        # on the task set itself again after each finished task costs O(components) a time.
+        finished: asyncio.Future[asyncio.Task[None] | None] = loop.create_future()
+        remaining = [len(tasks)]
+
+        def on_done(task: asyncio.Task[None]) -> None:
+            remaining[0] -= 1
+            if finished.done():
+                return
+            if not task.cancelled() and task.exception() is not None:
+                finished.set_result(task)
+            elif remaining[0] == 0:
+                finished.set_result(None)
+
+        for task in tasks:
+            task.add_done_callback(on_done)
+        if not tasks:
+            finished.set_result(None)
         try:
-            pending: set[asyncio.Future[Any]] = {*tasks, stop}
-            while error is None and (pending - {stop}):
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    if task is stop:
-                        error = stop.exception()
-                    elif not task.cancelled() and task.exception() is not None and error is None:
-                        error = self._wrap(tasks[task], task.exception())  # type: ignore[arg-type]
+            await asyncio.wait((finished, stop), return_when=asyncio.FIRST_COMPLETED)
+            if stop.done() and not stop.cancelled():
+                error = stop.exception()
+            elif (failed := finished.result()) is not None:
+                error = self._wrap(tasks[failed], failed.exception())
         except BaseException as interrupt:  # cancelled while waiting
             error = self._interrupt or interrupt
         finally:

@@ -45,6 +45,10 @@ INT32 = pa.int32()
 # A payload this small (an encoded int is 9 bytes) stays in its message row: a reference and
 # a row in ``payloads`` would cost more than the bytes saved by storing it once.
 INLINE_MAX = 32
+# Arrow arrays never change, so every empty window shares these (a model of 10,000
+# components starts with tens of thousands of them).
+_EMPTY_INT64 = pa.array([], INT64)
+_EMPTY_INT32 = pa.array([], INT32)
 
 
 def _ints(values: Any) -> Any:
@@ -68,15 +72,18 @@ class _History:
     """A window of a component's step times, ``[base, base + len)`` by step index."""
 
     base: int = 0
-    waits: Any = field(default_factory=lambda: pa.array([], INT64))
-    starts: Any = field(default_factory=lambda: pa.array([], INT64))
-    ends: Any = field(default_factory=lambda: pa.array([], INT64))
+    waits: Any = field(default_factory=lambda: _EMPTY_INT64)
+    starts: Any = field(default_factory=lambda: _EMPTY_INT64)
+    ends: Any = field(default_factory=lambda: _EMPTY_INT64)
 
     @property
     def count(self) -> int:
         return self.base + len(self.ends)
 
     def add(self, waits: Any, starts: Any, ends: Any) -> None:
+        if not len(self.ends):  # the common case once a window is trimmed: no copy
+            self.waits, self.starts, self.ends = waits, starts, ends
+            return
         self.waits = pa.concat_arrays([self.waits, waits])
         self.starts = pa.concat_arrays([self.starts, starts])
         self.ends = pa.concat_arrays([self.ends, ends])
@@ -94,7 +101,7 @@ class _Sent:
     ``{inline, ref}``: the encoded payload itself when small, else its id in ``payloads``."""
 
     base: int = 0
-    payloads: Any = field(default_factory=lambda: _payload_refs(pa.array([], pa.binary()), pa.array([], INT64)))
+    payloads: Any = field(default_factory=lambda: _EMPTY_REFS)
 
     @property
     def count(self) -> int:
@@ -118,8 +125,8 @@ class _Channel:
     next_k: int = 0  # first message not emitted yet
     # Messages that entered the channel after their step's end (the send waited for room):
     # their seq and when they entered, ascending; dropped once emitted.
-    late_seq: Any = field(default_factory=lambda: pa.array([], INT64))
-    late_at: Any = field(default_factory=lambda: pa.array([], INT64))
+    late_seq: Any = field(default_factory=lambda: _EMPTY_INT64)
+    late_at: Any = field(default_factory=lambda: _EMPTY_INT64)
 
     def send_times(self, k0: int, ends: Any) -> Any:
         """The send times of messages ``k0 …`` given their steps' ends: the end, or when the
@@ -149,7 +156,7 @@ class _FanIn:
     initial: int
     channels: dict[int, _Channel]
     base: int = 0  # stream position of sources[0]
-    sources: Any = field(default_factory=lambda: pa.array([], INT32))
+    sources: Any = field(default_factory=lambda: _EMPTY_INT32)
     next_pos: int = 0  # first stream position not matched yet
 
 
@@ -529,6 +536,9 @@ class _Unencodable(Exception):
 
 def _payload_refs(inline: Any, ref: Any) -> Any:
     return pa.StructArray.from_arrays([inline, ref], names=["inline", "ref"])
+
+
+_EMPTY_REFS = _payload_refs(pa.array([], pa.binary()), _EMPTY_INT64)
 
 
 def _empty_payloads() -> Any:
