@@ -7,14 +7,22 @@ initial values) and every cycle holds at least one initial value to start it.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .component import Component
 from .connector import Connector, PortRef, parse_port_ref
 from .errors import ModelError, Problem
 
-__all__ = ["Edge", "Wiring", "check_wiring", "close_match", "quote_list"]
+__all__ = [
+    "Edge",
+    "Wiring",
+    "check_wiring",
+    "close_match",
+    "initial_values_problems",
+    "quote_list",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +48,64 @@ def quote_list(names: Sequence[str]) -> str:
 def close_match(word: str, choices: Sequence[str]) -> str | None:
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return matches[0] if matches else None
+
+
+def _described(value: Any) -> str:
+    """A value as a message shows it: its type and a short repr, or what kind of container."""
+    if value is None:
+        return "None"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def initial_values_problems(value: Any, inputs: Sequence[str]) -> list[tuple[tuple[str | int, ...], str]]:
+    """What is wrong with ``initial_values`` as a component was given them: per problem, the
+    path below ``initial_values`` and the message (without the ``component 'x': `` prefix).
+
+    Each input's initial values are a list of values (from Python any iterable but a string,
+    bytes or a mapping). A string is refused because it is iterable: ``{"x": "10"}`` would
+    feed '1' and then '0'.
+    """
+    if not isinstance(value, Mapping):
+        example = inputs[0] if inputs else "x"
+        return [
+            (
+                (),
+                f"initial_values is {_described(value)}, not a mapping of input name to a list of values; "
+                f"write e.g. {{{example!r}: [1]}}",
+            )
+        ]
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for port, values in value.items():
+        if isinstance(values, (str, bytes, bytearray, Mapping)) or not isinstance(values, Iterable):
+            problems.append(
+                (
+                    (port,),
+                    f"initial_values for input {port!r} is {_described(values)}, not a list of values; "
+                    + _as_list(values),
+                )
+            )
+    return problems
+
+
+def _as_list(value: Any) -> str:
+    if value is None:
+        return "leave the input out, or give a list of values"
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return f"write [{value!r}] for one value"
+        return f"write [{value.strip()}] (or [{value!r}] for one string)"
+    text = repr(value)
+    if len(text) > 40:
+        return "put it in a list, [...], for one value"
+    return f"write [{text}] for one value"
 
 
 def check_wiring(components: Sequence[Component], connectors: Sequence[Connector]) -> Wiring:
@@ -76,6 +142,16 @@ def check_wiring(components: Sequence[Component], connectors: Sequence[Connector
                         + _valid_ports("inputs", inputs),
                         ("components", first_index[name], "args", "initial_values", port),
                     )
+                )
+
+        # The values as given, before Component.__init__ turned each into a list: only they
+        # show a string that list() would have split into characters.
+        given = getattr(component, "init_args", None)
+        raw = given.get("initial_values") if isinstance(given, Mapping) else None
+        if raw is not None:
+            for suffix, message in initial_values_problems(raw, inputs):
+                problems.append(
+                    Problem(f"component {name!r}: {message}", ("components", first_index[name], "args", "initial_values", *suffix))
                 )
 
     edges: list[Edge] = []

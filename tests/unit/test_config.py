@@ -456,3 +456,50 @@ def test_import_stays_light() -> None:
     code = "import sys, tapeflow; print(sorted(m for m in ('pydantic', 'yaml', 'typer', 'rich') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_config_is_the_model_as_written_even_if_a_constructor_changes_its_args(tmp_path: Path) -> None:
+    (tmp_path / "cfg_greedy.py").write_text(
+        "from tapeflow import IO, Component\n"
+        "class Greedy(Component):\n"
+        "    io = IO(outputs=['x'])\n"
+        "    def __init__(self, items: list[int], **kwargs: object) -> None:\n"
+        "        super().__init__(**kwargs)  # type: ignore[arg-type]\n"
+        "        items.append(99)\n"
+    )
+    path = write_model(
+        tmp_path,
+        """
+        tapeflow:
+          process:
+            args:
+              components:
+              - {type: cfg_greedy.Greedy, args: {name: g, items: [1, 2]}}
+        """,
+    )
+    process = load_process(path)
+    assert process.config is not None
+    assert process.config["tapeflow"]["process"]["args"]["components"][0]["args"]["items"] == [1, 2]
+
+
+def test_bad_argument_values_are_reported_with_the_other_problems(tmp_path: Path) -> None:
+    # Type problems join the file's other problems, in file order, before any constructor runs.
+    path = write_model(
+        tmp_path,
+        """
+        tapeflow:
+          process:
+            args:
+              components:
+              - {type: cfg_parts.Iterator, args: {name: src, iters: "4"}}
+              - {type: cfg_parts.Scalar, args: {name: scale}}
+              - {type: cfg_parts.Scaler, args: {name: s2, factor: x2, initial_values: {a: "1"}}}
+        """,
+    )
+    assert errors_of(path) == [
+        "5:61: component 'src': argument 'iters' (int) is str '4'; write 4 without quotes (YAML values are not converted)",
+        "6:16: component 'scale': unknown type 'cfg_parts.Scalar'; did you mean 'cfg_parts.Scaler'?",
+        "7:59: component 's2': argument 'factor' (float) is str 'x2'; input should be a valid number",
+        "7:83: component 's2': initial_values for input 'a' is str '1', not a list of values; "
+        "write [1] (or ['1'] for one string)",
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import wire
 from engine_models import Add, Collect, Pass, Scale, Source
@@ -91,3 +93,48 @@ def test_long_chain_is_checked_without_recursion_limits() -> None:
     comps: list[object] = [Source(name="src", values=[])] + [Pass(name=f"p{i}") for i in range(n)]
     conns = [wire("src.x", "p0.x")] + [wire(f"p{i}.y", f"p{i + 1}.x") for i in range(n - 1)]
     LocalProcess(components=comps, connectors=conns)  # type: ignore[arg-type]
+
+
+def test_initial_values_given_as_a_string_are_refused() -> None:
+    # list("10") would feed '1' and then '0': the values as given are checked, not the list.
+    with pytest.raises(
+        ModelError,
+        match=re.escape(
+            "component 'p': initial_values for input 'x' is str '10', not a list of values; "
+            "write [10] (or ['10'] for one string)"
+        ),
+    ):
+        LocalProcess(components=[Pass(name="p", initial_values={"x": "10"})], connectors=[])
+
+
+def test_initial_values_that_are_not_lists_are_all_reported_with_paths() -> None:
+    with pytest.raises(ModelError) as info:
+        LocalProcess(
+            components=[
+                Pass(name="p", initial_values={"x": "abc"}),
+                Add(name="sum", initial_values={"a": b"ab", "b": {"k": 1}}),
+            ],
+            connectors=[],
+        )
+    assert [(p.message, p.path) for p in info.value.problems] == [
+        (
+            "component 'p': initial_values for input 'x' is str 'abc', not a list of values; write ['abc'] for one value",
+            ("components", 0, "args", "initial_values", "x"),
+        ),
+        (
+            "component 'sum': initial_values for input 'a' is bytes b'ab', not a list of values; write [b'ab'] for one value",
+            ("components", 1, "args", "initial_values", "a"),
+        ),
+        (
+            "component 'sum': initial_values for input 'b' is a mapping, not a list of values; write [{'k': 1}] for one value",
+            ("components", 1, "args", "initial_values", "b"),
+        ),
+    ]
+
+
+def test_initial_values_may_be_any_iterable_of_values() -> None:
+    process = LocalProcess(
+        components=[Pass(name="p", initial_values={"x": (1, 2)}), Add(name="sum", initial_values={"a": range(2), "b": [0]})],
+        connectors=[wire("p.y", "p.x")],
+    )
+    assert process.components["sum"].initial_values == {"a": [0, 1], "b": [0]}
