@@ -2,13 +2,14 @@
 
 A reader opens the file read-only, waiting a few seconds if a writer is flushing (a writer
 holds the file for one flush at a time). Runs still marked ``running`` whose process is gone
-(same host, pid not alive; other host, no heartbeat for ``STALE_S``) are marked ``crashed``.
+are marked ``crashed`` (see :func:`_stale`).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,14 +17,16 @@ from typing import Any
 
 from . import schema
 from .codec import decode
-from .connection import busy_holder, connect, display
+from .connection import busy_holder, check_blocks, check_log_path, connect, damaged, display, is_damage
 from .errors import LogError
-from .recorder import resolve_log_path
+from .recorder import pid_namespace, resolve_log_path
 
 __all__ = ["Log", "RecordedRun", "open_log"]
 
 WAIT_S = 5.0
-STALE_S = 60.0
+# A running run's writer thread stamps heartbeat_ns every HEARTBEAT_S (writer.py, 2 s), even
+# while the event loop is blocked: ten missed beats and it is taken for gone.
+STALE_S = 20.0
 
 
 def _alive(pid: int) -> bool:
@@ -37,12 +40,24 @@ def _alive(pid: int) -> bool:
 
 
 def _stale(rows: list[tuple[Any, ...]]) -> list[str]:
+    """The ids of the ``(id, host, pid, pid_ns, heartbeat_ns)`` runs whose process is gone.
+
+    A pid means a process only inside its PID namespace: a reader on the same host and in the
+    same namespace asks the pid (dead: crashed at once, which is how a SIGKILLed run reads as
+    crashed; alive: running, however old its heartbeat, since a live writer may be kept from
+    beating by another program holding the file). Anyone else (another host, another
+    namespace such as another container, a run of schema 2 that did not record its namespace)
+    goes by the heartbeat: none for ``STALE_S`` and the run is gone.
+    """
     host = socket.gethostname()
+    namespace = pid_namespace()
     now = time.time_ns()
     dead = []
-    for run_id, run_host, pid, heartbeat in rows:
-        if run_host == host:
-            if pid is None or not _alive(pid):
+    for run_id, run_host, pid, pid_ns, heartbeat in rows:
+        # Where there are no PID namespaces (not Linux), the host alone says whose pid it is.
+        same_ns = pid_ns == namespace and (pid_ns is not None or sys.platform != "linux")
+        if run_host == host and same_ns and pid is not None:
+            if not _alive(pid):
                 dead.append(run_id)
         elif heartbeat is None or now - heartbeat > STALE_S * 1e9:
             dead.append(run_id)
@@ -54,10 +69,8 @@ def _open(path: Path, *, read_only: bool) -> Any:
 
     try:
         return connect(str(path), read_only=read_only, wait_s=WAIT_S)
-    except duckdb.Error as error:
-        holder = busy_holder(error)
-        if holder is None:
-            raise LogError(f"{display(path)}: cannot open the log: {error}") from error
+    except duckdb.Error as error:  # connect raises others' refusals as LogError itself
+        holder = busy_holder(error) or "another process"
         raise LogError(
             f"{display(path)}: the log is held by {holder} for more than {WAIT_S:.0f}s "
             "(a run's writer holds it only while flushing, so this is another program keeping it open, "
@@ -74,22 +87,26 @@ class Log:
     """A read-only view of a log file; close it (or use ``with``) to let writers in again."""
 
     def __init__(self, path: Path) -> None:
+        import duckdb
+
         self.path = path
         self.where = display(path)
-        if not path.exists():
-            raise LogError(f"{self.where}: no log here; record a run first (tapeflow run MODEL), or pass --log PATH")
+        check_log_path(path, writable=False)
         self.con = _open(path, read_only=True)
         try:
+            check_blocks(self.con, path)
             schema.check_version(self.con, self.where, writable=False)
             self._mark_crashed()
+        except duckdb.Error as error:  # opened, but its tables cannot be read
+            self.con.close()
+            raise damaged(self.where, error) from error
         except BaseException:
             self.con.close()
             raise
 
     def _mark_crashed(self) -> None:
-        rows = self.con.execute("SELECT id, host, pid, heartbeat_ns FROM runs WHERE status = 'running'").fetchall()
-        dead = _stale(rows)
-        if not dead:
+        running = "SELECT id, host, pid, pid_ns, heartbeat_ns FROM runs WHERE status = 'running'"
+        if not _stale(self.con.execute(running).fetchall()):
             return
         # A reader may write this one fix: the process that should have written it is gone.
         # Best effort: if another process holds the file, the runs read as running this time.
@@ -100,12 +117,15 @@ class Log:
             con = None
         if con is not None:
             try:
-                con.execute(
-                    "UPDATE runs SET status = 'crashed', ended_ns = heartbeat_ns, "
-                    "error = 'the recording process (pid ' || pid || ' on ' || host || ') ended without closing the run; "
-                    "rows flushed before then are kept' WHERE status = 'running' AND list_contains(?, id)",
-                    [dead],
-                )
+                # Judged again with the file held: a heartbeat may have come in meanwhile.
+                dead = _stale(con.execute(running).fetchall())
+                if dead:
+                    con.execute(
+                        "UPDATE runs SET status = 'crashed', ended_ns = heartbeat_ns, "
+                        "error = 'the recording process (pid ' || pid || ' on ' || host || ') ended without closing the run; "
+                        "rows flushed before then are kept' WHERE status = 'running' AND list_contains(?, id)",
+                        [dead],
+                    )
             finally:
                 con.close()
         self.con = _open(self.path, read_only=True)
@@ -120,14 +140,27 @@ class Log:
         self.close()
 
     def query(self, sql: str, params: Any = None) -> Any:
-        """A DuckDB relation for ``sql`` over the log's tables and views."""
+        """A DuckDB relation for ``sql``, one statement over the log's tables and views
+        (``None`` for a statement with no result). Errors met fetching it: :meth:`read_error`."""
         import duckdb
 
         try:
-            return self.con.sql(sql, params=params)
+            statements = len(self.con.extract_statements(sql))
+            if statements == 1:
+                return self.con.sql(sql, params=params)
         except duckdb.Error as error:
-            raise LogError(f"query: {str(error).splitlines()[0]}; tables: runs, components, channels, messages, steps; "
-                           f"views: {', '.join(schema.VIEW_NAMES)}") from error
+            raise self.read_error(error) from error
+        if statements == 0:
+            raise LogError('query: no SQL statement given; pass one, such as "SELECT * FROM run_summary"')
+        raise LogError(f"query: {statements} statements given; pass one statement per query (run tapeflow query once for each)")
+
+    def read_error(self, error: BaseException) -> LogError:
+        """A DuckDB error met reading this log, as one line: the file is damaged, or the query
+        is wrong (``query: …``, with the tables and views there are)."""
+        if is_damage(error):
+            return damaged(self.where, error)
+        return LogError(f"query: {str(error).splitlines()[0]}; tables: runs, components, channels, messages, steps; "
+                        f"views: {', '.join(schema.VIEW_NAMES)}")
 
     def runs(self, limit: int | None = None) -> Any:
         """``run_summary`` rows, newest first, as a DuckDB relation."""

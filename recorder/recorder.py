@@ -171,11 +171,14 @@ class Recorder:
     # --- the tap ---------------------------------------------------------------------------
     def run_started(self, run: RunInfo) -> None:
         from . import schema
-        from .connection import connect, display
+        from .connection import check_blocks, check_log_path, connect, display
         from .writer import Writer
 
         if self._writer is not None:
             raise RecordingError(f"run {self.run_id!r}: this Recorder already recorded a run; make a new Recorder per run")
+        # Before anything is opened and before any component's init() runs: a log that
+        # cannot be written stops the run with one line saying why (LogError, exit 2).
+        check_log_path(self.path, writable=True)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         where = display(self.path)
         by_name = {c.name: c for c in run.components}
@@ -187,6 +190,7 @@ class Recorder:
         started = time.time_ns()
         con = connect(str(self.path), read_only=False, wait_s=None, warn_after_s=5.0)
         try:
+            check_blocks(con, self.path)  # a log cut exactly on a block boundary
             schema.create(con, where)
             con.execute("BEGIN")
             run_key = con.execute(

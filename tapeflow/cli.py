@@ -212,7 +212,8 @@ def run(
     ] = None,
     log: Annotated[
         Path | None,
-        typer.Option("--log", help="The event log (default: $TAPEFLOW_LOG, else ./tapeflow.duckdb).", show_default=False),
+        # readable=False: tapeflow checks the path itself, with one line saying what to do.
+        typer.Option("--log", help="The event log (default: $TAPEFLOW_LOG, else ./tapeflow.duckdb).", show_default=False, readable=False),
     ] = None,
 ) -> None:
     """Run a model to the end; show live progress on a terminal and a summary at the end."""

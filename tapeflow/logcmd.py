@@ -24,9 +24,11 @@ __all__ = ["recorded_line", "recorder_for_cli", "register"]
 
 EXIT_USER = 2
 
+# readable=False: click would refuse an unreadable path in its own many-line usage error;
+# open_log's check says it in one line that names the path.
 LogOption = Annotated[
     Path | None,
-    typer.Option("--log", help="The log file (default: $TAPEFLOW_LOG, else ./tapeflow.duckdb).", show_default=False),
+    typer.Option("--log", help="The log file (default: $TAPEFLOW_LOG, else ./tapeflow.duckdb).", show_default=False, readable=False),
 ]
 
 
@@ -79,39 +81,76 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _print(table: Any) -> None:
+    """Print ``table``: on a terminal, to its width (columns fold, none is cut); elsewhere (a
+    pipe, a file) as wide as the table needs, so no value is cut or wrapped, with no
+    trailing blanks."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console()
+    if console.is_terminal:
+        console.print(table)
+        return
+    width = Measurement.get(console, console.options.update(max_width=1 << 20), table).maximum
+    console = Console(width=max(width, 1))
+    with console.capture() as captured:
+        console.print(table)
+    for line in captured.get().splitlines():
+        print(line.rstrip())
+
+
+def _text(value: str, style: str = "") -> Any:
+    """``value`` as rich prints it literally: never read as markup or emoji codes."""
+    from rich.text import Text
+
+    return Text(value, style=style)
+
+
 def runs(log: LogOption = None, limit: Annotated[int, typer.Option("--limit", "-n", help="Show at most N runs.")] = 20) -> None:
     """List recorded runs, newest first."""
-    from rich.console import Console
+    if limit < 1:
+        raise _fail(UserError(f"--limit: must be at least 1, got {limit}; pass how many runs to show, such as -n 20"))
+    import duckdb
     from rich.table import Table
 
     from tapeflow.recorder import open_log
 
     try:
         with open_log(log) as opened:
-            rows = opened.runs(limit).fetchall()
+            try:
+                rows = opened.runs(limit).fetchall()
+            except duckdb.Error as error:
+                raise opened.read_error(error) from error
             where = opened.where
     except UserError as error:
         raise _fail(error) from None
     if not rows:
         print(f"no runs recorded in {where}")
         return
-    table = Table(title=f"runs in {where}", title_justify="left", box=None)
+    print(f"runs in {where}")  # not the table's title: rich would wrap it to the table's width
+    table = Table(box=None)
     for name in ("id", "model", "status", "started", "wall", "steps", "messages"):
-        table.add_column(name, justify="right" if name in ("wall", "steps", "messages") else "left")
+        # On a narrow terminal the other columns fold onto more lines first: an id is copied.
+        table.add_column(_text(name), justify="right" if name in ("wall", "steps", "messages") else "left", overflow="fold", no_wrap=name == "id")
     colours = {"completed": "green", "failed": "red", "crashed": "red", "running": "yellow"}
     for run_id, name, status, started, _ended, wall, steps, messages, *_ in rows:
-        table.add_row(run_id, name or "", f"[{colours.get(status, 'white')}]{status}[/]", _when(started), _duration(wall), f"{steps:,}", f"{messages:,}")
-    Console().print(table)
+        cells = [str(run_id), name or "", status, _when(started), _duration(wall), f"{steps:,}", f"{messages:,}"]
+        styles = ["", "", colours.get(status, "white"), "", "", "", ""]
+        table.add_row(*[_text(cell, style) for cell, style in zip(cells, styles)])
+    _print(table)
 
 
 def query(
-    sql: Annotated[str, typer.Argument(help="SQL over the log's tables and views (see docs/log-schema.md).")],
+    sql: Annotated[str, typer.Argument(help="One SQL statement over the log's tables and views (see docs/log-schema.md).")],
     log: LogOption = None,
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
 ) -> None:
-    """Run SQL against the log and print the result."""
+    """Run one SQL statement against the log and print the result."""
     if format not in ("table", "csv", "json"):
         raise _fail(UserError(f"--format: unknown format {format!r}; choose table, csv or json"))
+    import duckdb
+
     from tapeflow.recorder import open_log
 
     try:
@@ -119,26 +158,28 @@ def query(
             relation = opened.query(sql)
             if relation is None:  # a statement with no result
                 return
-            names = list(relation.columns)
-            rows = relation.fetchall()
+            try:
+                names = list(relation.columns)
+                rows = relation.fetchall()
+            except duckdb.Error as error:
+                raise opened.read_error(error) from error
     except UserError as error:
         raise _fail(error) from None
     if format == "csv":
-        writer = csv.writer(sys.stdout)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(names)
         writer.writerows([[_plain(v) for v in row] for row in rows])
     elif format == "json":
         print(json.dumps([{k: _plain(v) for k, v in zip(names, row)} for row in rows], default=str))
     else:
-        from rich.console import Console
         from rich.table import Table
 
         table = Table(box=None)
         for name in names:
-            table.add_column(name)
+            table.add_column(_text(name), overflow="fold")
         for row in rows:
-            table.add_row(*["NULL" if v is None else str(_plain(v)) for v in row])
-        Console().print(table)
+            table.add_row(*[_text("NULL", "dim") if v is None else _text(str(_plain(v))) for v in row])
+        _print(table)
 
 
 def register(app: typer.Typer) -> None:

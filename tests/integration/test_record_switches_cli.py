@@ -94,3 +94,21 @@ def test_tilde_in_tapeflow_log_is_home_for_writer_and_reader(tmp_path: Path) -> 
     )
     assert runs.returncode == 0, runs.stderr
     assert "completed" in runs.stdout
+
+
+@pytest.mark.parametrize(
+    ("log", "first_line"),
+    [
+        ("/dev/null", "/dev/null: not a regular file (a character device); pass --log with a file path such as ./tapeflow.duckdb"),
+        (":memory:", ":memory:: an in-memory log keeps nothing; pass --log with a file path, or --no-record to run unrecorded"),
+        ("sub", "sub: is a folder; pass --log with a file inside it, such as sub/tapeflow.duckdb"),
+        ("garbage.duckdb", "garbage.duckdb: not a DuckDB file (it starts with 'not a log at all'); pass --log with a tapeflow log or a new file name"),
+    ],
+)
+def test_a_log_that_cannot_be_written_stops_the_run_before_any_init(tmp_path: Path, log: str, first_line: str) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "garbage.duckdb").write_text("not a log at all\n")
+    result = tapeflow_run(tmp_path, "--log", log)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [first_line]
+    assert not (tmp_path / "out.csv").exists()  # the FileWriter's init() never ran

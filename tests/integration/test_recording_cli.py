@@ -88,3 +88,15 @@ def test_user_errors_are_one_line_and_exit_2(recorded: tuple[Path, str], tmp_pat
     assert "missing.duckdb: no log here; record a run first (tapeflow run MODEL), or pass --log PATH" in result.output
     result = runner.invoke(app, ["query", "SELECT 1", "--log", str(path), "--format", "xml"])
     assert result.exit_code == 2 and "--format: unknown format 'xml'; choose table, csv or json" in result.output
+
+
+async def test_runs_prints_a_model_name_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "log.duckdb"
+    for name in ("[/]", "[red]x[/]"):
+        process = LocalProcess([Source(name="src"), Collect(name="sink")],
+                               [AsyncioConnector(ConnectorSpec(source="src.x", target="sink.x"))], name=name, tap=recorder_for_cli(path, ["t"]))
+        async with process:
+            await process.run()
+    result = runner.invoke(app, ["runs", "--log", str(path)])
+    assert result.exit_code == 0, result.output
+    assert sorted(line.split()[1] for line in result.output.splitlines()[2:]) == ["[/]", "[red]x[/]"]
