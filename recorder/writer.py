@@ -35,6 +35,11 @@ __all__ = ["Batch", "Writer"]
 TableSet = tuple[Any, Any, Any, Any, Any]
 
 HEARTBEAT_S = 2.0
+# The heartbeat also takes back a 'crashed' mark: a reader that could not see this process
+# (another host or PID namespace) while the writer was held up may have set it.
+_BEAT = """UPDATE runs SET heartbeat_ns = ?,
+    status = 'running', ended_ns = NULL, error = CASE WHEN status = 'crashed' THEN NULL ELSE error END
+WHERE id = ?"""
 PAYLOAD_ADVICE = (
     "send msgpack-able values (numbers, str, bytes, lists, dicts, tuples, sets, datetimes, Decimal, "
     "numpy arrays), record with Recorder(fallback='pickle') or fallback='repr', or run unrecorded "
@@ -168,7 +173,7 @@ class Writer:
             return False
 
     def _beat(self, con: Any) -> None:
-        con.execute("UPDATE runs SET heartbeat_ns = ? WHERE id = ?", [time.time_ns(), self.run_id])
+        con.execute(_BEAT, [time.time_ns(), self.run_id])
 
     def _write(self, con: Any, tables: list[TableSet], ending: Ending | None) -> None:
         con.execute("BEGIN")
@@ -212,7 +217,7 @@ class Writer:
             self.rows += steps.num_rows + messages.num_rows
         now = time.time_ns()
         if ending is None:
-            con.execute("UPDATE runs SET heartbeat_ns = ? WHERE id = ?", [now, self.run_id])
+            con.execute(_BEAT, [now, self.run_id])
         else:
             error = ending.error
             if self.failure is not None:

@@ -85,3 +85,39 @@ def test_the_staleness_threshold_is_ten_heartbeats() -> None:
     from tapeflow.recorder.writer import HEARTBEAT_S
 
     assert log_module.STALE_S == 10 * HEARTBEAT_S
+
+
+async def test_a_live_run_marked_crashed_by_mistake_is_taken_back_by_its_heartbeat(tmp_path: Path) -> None:
+    import asyncio
+
+    import duckdb
+
+    from tapeflow import IO, Component, LocalProcess
+    from tapeflow.recorder import Recorder, open_log
+
+    path = tmp_path / "log.duckdb"
+    marked = asyncio.Event()
+
+    class Waits(Component):
+        io = IO(outputs=["x"])
+
+        async def step(self) -> None:
+            await marked.wait()
+            await self.io.close()
+
+    recorder = Recorder(path)
+    process = LocalProcess([Waits(name="w")], tap=recorder)
+    async with process:
+        task = asyncio.create_task(process.run())
+        await asyncio.sleep(0)  # the run is started; nothing is written until its heartbeat
+        con = duckdb.connect(str(path))
+        con.execute("UPDATE runs SET status = 'crashed', error = 'a reader guessed wrong' WHERE id = ?", [recorder.run_id])
+        con.close()
+        recorder._writer._guard(recorder._writer._beat)  # one heartbeat, as the writer thread sends
+        with open_log(path) as log:
+            info = log.run(recorder.run_id).info
+            assert (info["status"], info["error"]) == ("running", None)
+        marked.set()
+        await task
+    with open_log(path) as log:
+        assert log.run(recorder.run_id).status == "completed"
