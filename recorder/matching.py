@@ -538,7 +538,7 @@ def _payload_refs(inline: Any, ref: Any) -> Any:
     return pa.StructArray.from_arrays([inline, ref], names=["inline", "ref"])
 
 
-_EMPTY_REFS = _payload_refs(pa.array([], pa.binary()), _EMPTY_INT64)
+_EMPTY_REFS: Any = _payload_refs(pa.array([], pa.binary()), _EMPTY_INT64)
 
 
 def _empty_payloads() -> Any:

@@ -250,7 +250,7 @@ class Writer:
         """
         import pyarrow as pa
 
-        encoded = self.encoded_type
+        encoded: Any = self.encoded_type  # (a plain type would narrow value to object below)
         blobs: list[Any] | None = None
         if encoded not in set(map(type, values)):
             try:
