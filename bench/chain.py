@@ -30,7 +30,6 @@ import asyncio
 import importlib
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from memory import peak_rss_mib
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -50,11 +51,6 @@ PLUGBOARD_IMPORT = "from plugboard.component import Component, IOController; fro
 
 # ------------------------------------------------------------------------------ workers
 # Each worker runs in its own interpreter (``chain.py --worker KIND``) and prints one JSON line.
-
-
-def _peak_rss_mib() -> float:
-    # ru_maxrss is in KiB on Linux (bytes on macOS, where the figure reads 1024x too big).
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 async def _tapeflow_run(n: int, length: int, tap_spec: str | None) -> dict[str, Any]:
@@ -118,7 +114,7 @@ def worker(kind: str, n: int, length: int, tap_spec: str | None) -> None:
         out = asyncio.run(_floor_run(n, length))
     else:
         out = asyncio.run(_tapeflow_run(n, length, tap_spec))
-    out.update(n=n, length=length, peak_rss_mib=_peak_rss_mib())
+    out.update(n=n, length=length, peak_rss_mib=peak_rss_mib())
     print(json.dumps(out), flush=True)
 
 

@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+from memory import peak_rss_mib
 
 from tapeflow import IO, AsyncioConnector, Component, ConnectorSpec, LocalProcess
 
@@ -241,21 +242,6 @@ def worker(name: str, mode: str, messages: int, stages: int) -> None:
         "peak_rss_mib": peak_rss_mib(),
     }
     print(json.dumps(out), flush=True)
-
-
-def peak_rss_mib() -> float:
-    """This process's peak RSS. Not ``ru_maxrss``: on Linux a child inherits its parent's at
-    fork and keeps it through exec, so every worker would read at least the driver's size.
-    ``VmHWM`` is the high-water mark of this process's own memory since exec."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    # ru_maxrss is in KiB on Linux (bytes on macOS, where the figure reads 1024x too big).
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def floor(s: Scenario, path: str) -> dict[str, Any]:
