@@ -33,6 +33,7 @@ from typing import Any
 
 from .component import Component
 from .errors import ResourceError
+from .wiring import described
 from .modelfile import Report
 from .resources import Resource, parse_quantity
 from .wiring import close_match, initial_values_problems, quote_list
@@ -297,7 +298,7 @@ def _describe_errors(errors: list[dict[str, Any]], value: Any) -> list[tuple[tup
     lines = []
     for path, group in by_path.items():
         found = path[-1] if at_key[path] and path else _value_at(value, path)
-        lines.append((path, at_key[path], f"is {_described(found)}; {_advice(group, found)}"))
+        lines.append((path, at_key[path], f"is {described(found, yaml=True)}; {_advice(group, found)}"))
     return lines
 
 
@@ -366,20 +367,6 @@ def _literal_for(text: str, wanted: type) -> str | None:
     except ValueError:
         return None
     return str(number) if wanted is int else stripped
-
-
-def _described(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"bool {str(value).lower()}"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value)
-    text = text if len(text) <= 40 else text[:37] + "..."
-    return f"{type(value).__name__} {text}"
 
 
 def _type_text(hint: Any) -> str:

@@ -20,6 +20,7 @@ __all__ = [
     "Wiring",
     "check_wiring",
     "close_match",
+    "described",
     "initial_values_problems",
     "quote_list",
 ]
@@ -50,10 +51,13 @@ def close_match(word: str, choices: Sequence[str]) -> str | None:
     return matches[0] if matches else None
 
 
-def _described(value: Any) -> str:
-    """A value as a message shows it: its type and a short repr, or what kind of container."""
+def described(value: Any, *, yaml: bool = False) -> str:
+    """A value as a message shows it: its type and a short repr, or what kind of container;
+    ``yaml``: spelled as the model file spells it (``null``, ``bool true``)."""
     if value is None:
-        return "None"
+        return "null" if yaml else "None"
+    if yaml and isinstance(value, bool):
+        return f"bool {str(value).lower()}"
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list):
@@ -76,7 +80,7 @@ def initial_values_problems(value: Any, inputs: Sequence[str]) -> list[tuple[tup
         return [
             (
                 (),
-                f"initial_values is {_described(value)}, not a mapping of input name to a list of values; "
+                f"initial_values is {described(value)}, not a mapping of input name to a list of values; "
                 f"write e.g. {{{example!r}: [1]}}",
             )
         ]
@@ -86,7 +90,7 @@ def initial_values_problems(value: Any, inputs: Sequence[str]) -> list[tuple[tup
             problems.append(
                 (
                     (port,),
-                    f"initial_values for input {port!r} is {_described(values)}, not a list of values; "
+                    f"initial_values for input {port!r} is {described(values)}, not a list of values; "
                     + _as_list(values),
                 )
             )
