@@ -45,6 +45,7 @@ class Component:
         # Kept so a recorder can store how the component was built (its class path and args)
         # without asking every subclass to forward its own arguments.
         self.__dict__["_tapeflow_args"] = dict(kwargs)
+        self.__dict__["_tapeflow_positional"] = args
         return self
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -72,8 +73,11 @@ class Component:
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string, got {name!r}")
         self.name = name
         self.io = type(self).io.copy()
+        # Anything but a list (a str, a number) is reported with every other wiring problem
+        # when the process is built (check_wiring); here it must only not crash.
+        given = initial_values if isinstance(initial_values, Mapping) else {}
         self.initial_values: dict[str, list[Any]] = {
-            port: list(values) for port, values in (initial_values or {}).items()
+            port: list(values) if isinstance(values, Iterable) else [values] for port, values in given.items()
         }
         self.own_parameters: dict[str, Any] = dict(parameters or {})
         # The process merges its own parameters under these when it starts.
@@ -90,6 +94,11 @@ class Component:
     def init_args(self) -> dict[str, Any]:
         """The keyword arguments this component was constructed with."""
         return dict(self.__dict__.get("_tapeflow_args", {}))
+
+    @property
+    def init_positional(self) -> tuple[Any, ...]:
+        """The positional arguments this component was constructed with."""
+        return tuple(self.__dict__.get("_tapeflow_positional", ()))
 
     async def init(self) -> None:
         """Runs once before the first step."""

@@ -86,6 +86,7 @@ class Process:
                     resources=c.resources.to_dict(),
                     initial_values={k: list(v) for k, v in c.initial_values.items()},
                     parameters=dict(c.parameters),
+                    positional=c.init_positional,
                 )
                 for i, c in enumerate(self.components[n] for n in names)
             ],

@@ -65,6 +65,8 @@ class ComponentInfo:
     resources: dict[str, Any]
     initial_values: dict[str, list[Any]]
     parameters: dict[str, Any]
+    # The positional constructor arguments (``args`` holds the keyword ones).
+    positional: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

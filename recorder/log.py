@@ -230,6 +230,28 @@ class RecordedRun:
         labels = ", ".join(repr(label) for _, label in rows) or "none"
         raise LogError(f"run {self.id!r}: no channel {channel!r}; channels are: {labels}")
 
+    def component_spec(self, name: str) -> dict[str, Any]:
+        """How component ``name`` was built, exactly as it was passed (``components.spec``):
+        ``{"args": [...], "kwargs": {...}, "parameters": {...}, "initial_values": {...}}``."""
+        rows = self.log.con.execute("SELECT name, spec FROM components WHERE run_id = ? ORDER BY id", [self.id]).fetchall()
+        for found, blob in rows:
+            if found != name:
+                continue
+            if blob is None:
+                raise LogError(
+                    f"run {self.id!r}: component {name!r} has no spec (recorded before log schema 3); "
+                    "its args, parameters and initial_values columns hold them as JSON"
+                )
+            spec: dict[str, Any] = decode(blob)
+            return spec
+        import difflib
+
+        names = [found for found, _ in rows]
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        listing = ", ".join(repr(n) for n in names) or "none"
+        raise LogError(f"run {self.id!r}: no component {name!r}; {hint}components are: {listing}")
+
     def payloads(self, channel: int | str | None = None) -> list[Any]:
         """Decoded payloads in (channel, seq) order, of one channel or all."""
         return [value for _, _, value in self.iter_messages(channel)]

@@ -138,3 +138,12 @@ def test_initial_values_may_be_any_iterable_of_values() -> None:
         connectors=[wire("p.y", "p.x")],
     )
     assert process.components["sum"].initial_values == {"a": [0, 1], "b": [0]}
+
+
+def test_initial_values_that_are_not_iterable_are_reported_not_crashed_on() -> None:
+    with pytest.raises(ModelError) as info:
+        LocalProcess(components=[Pass(name="p", initial_values={"x": 5}), Collect(name="c", initial_values=7)], connectors=[])  # type: ignore[arg-type]
+    assert [p.message for p in info.value.problems][:2] == [
+        "component 'p': initial_values for input 'x' is int 5, not a list of values; write [5] for one value",
+        "component 'c': initial_values is int 7, not a mapping of input name to a list of values; write e.g. {'x': [1]}",
+    ]

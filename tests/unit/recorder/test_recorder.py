@@ -117,12 +117,23 @@ async def test_a_failed_run_keeps_its_rows_and_the_error(tmp_path: Path) -> None
         assert consumed[:3] == [(0,), (1,), (2,)]
 
 
-async def test_an_unencodable_payload_names_the_channel(tmp_path: Path) -> None:
-    class Thing:
-        pass
+class Thing:
+    pass
 
-    with pytest.raises(RecordingError, match=r"^channel 'src.x -> p.x', step 0: cannot record payload of type test_recorder\..*Thing; send msgpack-able values"):
-        await record(tmp_path / "log.duckdb", *chain([[Thing()]]))
+
+class SendsAThing(Component):
+    """Sends a value the codec cannot carry, made in its step (not a constructor argument,
+    which the run's record would refuse before the first step)."""
+
+    io = IO(outputs=["x"])
+
+    async def step(self) -> None:
+        self.x = [Thing()]
+
+
+async def test_an_unencodable_payload_names_the_channel(tmp_path: Path) -> None:
+    with pytest.raises(RecordingError, match=r"^channel 'src.x -> p.x', step 0: cannot record payload of type test_recorder.Thing; send msgpack-able values"):
+        await record(tmp_path / "log.duckdb", [SendsAThing(name="src"), Pass(name="p"), Collect(name="sink")], [wire("src.x", "p.x"), wire("p.y", "sink.x")])
     with open_log(tmp_path / "log.duckdb") as log:
         assert [r[2] for r in log.runs().fetchall()] == ["failed"]
 
