@@ -45,7 +45,7 @@ PAYLOAD_ADVICE = (
     "numpy arrays), record with Recorder(fallback='pickle') or fallback='repr', or run unrecorded "
     "(--no-record, TAPEFLOW_RECORD=0, or tap=None)"
 )
-GATHER_ROWS = 1_000_000  # rows (steps + messages) per insert: large inserts bypass DuckDB's WAL
+GATHER_ROWS = 400_000  # rows (steps, messages, ...) per write: batches of 0.2 s are each above a row group
 GATHER_S = 1.0  # the longest rows wait in memory before they are written
 # Payload bytes per insert: large payloads are written as soon as this much has gathered, so
 # the memory they hold is bounded by bytes, not by how many arrive in GATHER_S.
@@ -144,8 +144,8 @@ class Writer:
         storage, and anything smaller through its write-ahead log: measured here, 20,000-row
         inserts manage 0.6 M rows/s and 500,000-row inserts 4.8 M rows/s. So the inserter
         gathers batches until ``GATHER_ROWS`` rows, ``GATHER_BYTES`` of payloads or
-        ``GATHER_S`` seconds have waited, and inserts them together; a SIGKILL loses at most
-        that much.
+        ``GATHER_S`` seconds have waited, and writes them in one transaction (whose rows
+        DuckDB counts together); a SIGKILL loses at most that much.
         """
         gathered: list[TableSet] = []
         rows = payload_bytes = 0
@@ -156,13 +156,13 @@ class Writer:
                 item = self.converted.get(timeout=timeout)
             except queue.Empty:
                 if gathered:
-                    self._guard(lambda con: self._write(con, _merged(gathered), None))
+                    self._guard(lambda con: self._write(con, list(gathered), None))
                     gathered, rows, payload_bytes = [], 0, 0
                 else:
                     self._guard(self._beat)
                 continue
             if isinstance(item, Ending):
-                final = _merged(gathered) if gathered and self.failure is None else []
+                final = list(gathered) if gathered and self.failure is None else []
                 self._guard(lambda con: self._write(con, final, item))
                 return
             if self.failure is not None:
@@ -173,7 +173,7 @@ class Writer:
             rows += item[0].num_rows + item[2].num_rows + item[3].num_rows + item[4].num_rows
             payload_bytes += item[4].nbytes
             if rows >= GATHER_ROWS or payload_bytes >= GATHER_BYTES or time.monotonic() - since >= GATHER_S:
-                self._guard(lambda con: self._write(con, _merged(gathered), None))
+                self._guard(lambda con: self._write(con, list(gathered), None))
                 gathered, rows, payload_bytes = [], 0, 0
 
     def _guard(self, action: Callable[[Any], bool | None]) -> bool:
@@ -195,6 +195,12 @@ class Writer:
         con.execute("BEGIN")
         off = self.offset_ns()
         key = {"key": self.run_key, "off": off}
+        # Each gathered batch goes in on its own, as the loop made it, not all merged into one
+        # contiguous copy first: that copy was a fifth of a recorded int chain's peak memory.
+        # bench/recording.py --only ints-100k,fanout-8 --repeat 3, merged / as made / as made
+        # with GATHER_ROWS 400k: peak 425 / 338 / 317 MiB (ints-100k), 357 / 282 / 263
+        # (fanout-8); on/off 1.86 / 1.98 / 2.01 and 1.58 / 1.91 / 1.89. Making each batch one
+        # chunk per column first cost memory and gained no speed (343 MiB, 2.04).
         for steps, failures, messages, send_waits, payloads in tables:
             if steps.num_rows:
                 con.register("steps_batch", steps)
@@ -289,15 +295,6 @@ class Writer:
                         what = f"cannot record payload of type {kind.__module__}.{kind.__qualname__} ({problem})"
                     raise PayloadError(label, index, what, PAYLOAD_ADVICE) from problem
         return pa.array(blobs, pa.binary())
-
-
-def _merged(tables: list[TableSet]) -> list[TableSet]:
-    """Many batches' tables as one of each kind."""
-    import pyarrow as pa
-
-    # One contiguous chunk per column: DuckDB inserts a 25-chunk table at half the rate of
-    # the same rows in one chunk (2.6 vs 4.8 M rows/s here); the copy is C-speed.
-    return [tuple(pa.concat_tables([t[i] for t in tables]).combine_chunks() for i in range(5))]  # type: ignore[misc]
 
 
 _FIXED = {int: (b"\xd3", "q"), float: (b"\xcb", "d")}  # msgpack int64 / float64 markers
