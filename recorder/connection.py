@@ -21,6 +21,7 @@ import re
 import stat
 import struct
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -217,23 +218,27 @@ def _read_head(path: Path, found: os.stat_result | None) -> tuple[bytes, int] | 
     """The file's first three headers and its size, read so that a write under way does not
     mislead (header and size read twice must agree); ``None`` when it cannot be read safely
     (this process holds the file: closing a handle would drop DuckDB's lock) or at all."""
-    try:
-        found = found if found is not None else os.stat(path)
-        if _held_here(found) is not False:
+    # Under _OPENING, which every DuckDB open of this module takes: otherwise another thread
+    # of this process (a second run's writer) could open the log between the check that no
+    # handle is held here and our close, and that close would drop its lock.
+    with _OPENING:
+        try:
+            found = found if found is not None else os.stat(path)
+            if _held_here(found) is not False:
+                return None
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
             return None
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        return None
-    try:
-        for _ in range(5):
-            head, size = os.pread(fd, 3 * HEADER_SIZE, 0), os.fstat(fd).st_size
-            if (os.pread(fd, 3 * HEADER_SIZE, 0), os.fstat(fd).st_size) == (head, size):
-                return head, size
-        return None
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+        try:
+            for _ in range(5):
+                head, size = os.pread(fd, 3 * HEADER_SIZE, 0), os.fstat(fd).st_size
+                if (os.pread(fd, 3 * HEADER_SIZE, 0), os.fstat(fd).st_size) == (head, size):
+                    return head, size
+            return None
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
 
 
 def _block_size(head: bytes) -> int | None:
@@ -315,6 +320,10 @@ def busy_holder(error: BaseException) -> str | None:
     return None
 
 
+# Held while this process opens a log with DuckDB, and while _read_head has it open itself.
+_OPENING = threading.Lock()
+
+
 def connect(path: str, *, read_only: bool, wait_s: float | None, warn_after_s: float | None = None, threads: int | None = None) -> Any:
     """A DuckDB connection to ``path``, retrying while another holds the file.
 
@@ -330,7 +339,8 @@ def connect(path: str, *, read_only: bool, wait_s: float | None, warn_after_s: f
     while True:
         try:
             config: dict[str, Any] = {} if threads is None else {"threads": threads}
-            return duckdb.connect(path, read_only=read_only, config=config)
+            with _OPENING:  # never while _read_head has the file open (see there)
+                return duckdb.connect(path, read_only=read_only, config=config)
         except duckdb.Error as error:
             holder = busy_holder(error)
             if holder is None:
