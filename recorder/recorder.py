@@ -372,7 +372,7 @@ class Recorder:
         log = StampLog(
             component, offset_ns, n_outputs=n_outputs, n_inputs=n_inputs,
             plain=IMMUTABLE_PAYLOADS,
-            snapshot=lambda value, port: self._snapshot(value, (component, port), log),
+            snapshot=self._snapshotter(component, lambda: log),
             on_full=self._full,
         )
         self._logs.append(log)
@@ -431,44 +431,58 @@ class Recorder:
     def _port_label(self, port: tuple[int, int]) -> str:
         return self._labels.get(port, f"component {port[0]} output {port[1]}")
 
-    def _snapshot(self, value: Any, port: tuple[int, int], log: StampLog) -> Any:
-        """Encode now a sent value that could still change (the step's own list, say).
+    def _snapshotter(self, component: int, get_log: Callable[[], StampLog]) -> Callable[[Any, int], Any]:
+        """``snapshot(value, port)`` for one component's stamped loop: encode now a sent value
+        that could still change (the step's own list, say), and hand out the same ``Encoded``
+        again while the same object is sent with the same encoding (a pass-through stage), so
+        the writer stores it once. A closure, its state in locals: it runs once per send of a
+        mutable value (1.22 against 0.63 µs for encoding a 20-key dict alone, as a method).
 
-        One that cannot be encoded fails the step that sent it (its record keeps the step,
+        A value that cannot be encoded fails the step that sent it (its record keeps the step,
         marked failed with this error) and so the run."""
-        try:
-            blob = self._encode(value)
-        except (TypeError, ValueError, OverflowError) as problem:
-            from .matching import PayloadError
-            from .writer import PAYLOAD_ADVICE
-
-            kind = type(value)
-            what = str(problem)
-            if not what.startswith("cannot record"):  # the codec names the innermost culprit
-                what = f"cannot record payload of type {kind.__module__}.{kind.__qualname__} ({problem})"
-            step = log.first_step + len(log.ends) - 1  # the step just recorded is the sender
-            error = PayloadError(self._port_label(port), 0, what, PAYLOAD_ADVICE).at_step(step)
-            log.errors.append((step, error))
-            raise error from problem
+        encode = self._encode
         recent = self._recent
-        key = id(value)
-        seen = recent.get(key)
-        if seen is not None and seen[0] is value and seen[1].blob == blob:
-            recent.move_to_end(key)  # sent on unchanged (a pass-through stage): stored once
-            return seen[1]
-        if seen is not None:
-            del recent[key]
-            self._recent_bytes -= len(seen[1].blob)
-        kept = recent[key] = (value, Encoded(blob))
-        self._recent_bytes += len(blob)
-        while len(recent) > RECENT_VALUES or (self._recent_bytes > RECENT_BYTES and len(recent) > 1):
-            _, (_, old) = recent.popitem(last=False)
-            self._recent_bytes -= len(old.blob)
-        # Large payloads go to the log early: memory held for them stays bounded by bytes.
-        self._pending_bytes += len(blob)
-        if self._pending_bytes >= FLUSH_BYTES:
-            self._flush(final=False)
-        return kept[1]
+        recent_get, move_to_end, popitem = recent.get, recent.move_to_end, recent.popitem
+
+        def snapshot(value: Any, port: int) -> Any:
+            try:
+                blob = encode(value)
+            except (TypeError, ValueError, OverflowError) as problem:
+                raise self._unrecordable(value, problem, (component, port), get_log()) from problem
+            key = id(value)
+            seen = recent_get(key)
+            if seen is not None:
+                if seen[0] is value and seen[1].blob == blob:
+                    move_to_end(key)  # sent on unchanged (a pass-through stage): stored once
+                    return seen[1]
+                del recent[key]
+                self._recent_bytes -= len(seen[1].blob)
+            kept = recent[key] = (value, Encoded(blob))
+            size = len(blob)
+            self._recent_bytes += size
+            if len(recent) > RECENT_VALUES or self._recent_bytes > RECENT_BYTES:
+                while len(recent) > RECENT_VALUES or (self._recent_bytes > RECENT_BYTES and len(recent) > 1):
+                    self._recent_bytes -= len(popitem(last=False)[1][1].blob)
+            # Large payloads go to the log early: memory held for them stays bounded by bytes.
+            self._pending_bytes += size
+            if self._pending_bytes >= FLUSH_BYTES:
+                self._flush(final=False)
+            return kept[1]
+
+        return snapshot
+
+    def _unrecordable(self, value: Any, problem: BaseException, port: tuple[int, int], log: StampLog) -> BaseException:
+        from .matching import PayloadError
+        from .writer import PAYLOAD_ADVICE
+
+        kind = type(value)
+        what = str(problem)
+        if not what.startswith("cannot record"):  # the codec names the innermost culprit
+            what = f"cannot record payload of type {kind.__module__}.{kind.__qualname__} ({problem})"
+        step = log.first_step + len(log.ends) - 1  # the step just recorded is the sender
+        error = PayloadError(self._port_label(port), 0, what, PAYLOAD_ADVICE).at_step(step)
+        log.errors.append((step, error))
+        return error
 
     def _tick(self) -> None:
         self._flush(final=False)
