@@ -61,6 +61,7 @@ class Process:
         self._pending = False  # initialised for a run that has not ended yet
         self._ended = False  # the current run's record has its ending
         self._interrupt: BaseException | None = None
+        self._exit_error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Future[None] | None = None
 
@@ -121,8 +122,13 @@ class Process:
         await self.init()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.destroy()
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        # An error raised inside ``async with`` before run() ends a pending record as failed.
+        self._exit_error = exc
+        try:
+            await self.destroy()
+        finally:
+            self._exit_error = None
 
     async def init(self) -> None:
         """Start a run: decide how it is recorded, open its record, merge parameters and run
@@ -195,8 +201,8 @@ class Process:
                     first_error.__cause__ = error
         if self._pending:  # initialised, never run: the record still needs its ending
             self._pending = False
-            self._end_record("failed" if first_error else "completed", first_error or ProcessError(
-                f"process {self.name!r}: destroyed before run() was called; nothing ran"))
+            ended_by = first_error or self._exit_error
+            self._end_record("completed" if ended_by is None else _status_of(ended_by), ended_by)
         elif first_error is not None and self._ended:
             teardown = getattr(self.run_tap, "teardown_failed", None)
             if teardown is not None:

@@ -123,3 +123,30 @@ async def test_a_failing_init_or_destroy_is_a_failed_run_in_the_log(empty_cwd: P
         assert run.info["error"] == f"component 'sink' (test_default_recording.Lifecycle) failed in {phase}: {expected}"
         steps = run.steps.fetchall()
         assert len(steps) == (0 if phase == "init" else 5)  # src 3 (the last closes), sink 2
+
+
+async def test_a_process_entered_and_left_without_running_ends_its_record(empty_cwd: Path) -> None:
+    quiet = model()
+    async with quiet:
+        pass
+    failing = model()
+    with pytest.raises(ZeroDivisionError):
+        async with failing:
+            1 / 0
+    with open_log() as log:
+        assert log.run(quiet.run_id).status == "completed"  # type: ignore[arg-type]
+        run = log.run(failing.run_id)  # type: ignore[arg-type]
+        assert (run.status, run.info["error"]) == ("failed", "ZeroDivisionError: division by zero")
+        assert run.steps.fetchall() == []
+
+
+async def test_init_twice_for_one_run_is_refused(empty_cwd: Path) -> None:
+    from tapeflow import ProcessError
+
+    process = model(tap=None)
+    await process.init()
+    with pytest.raises(ProcessError, match=r"^process 'LocalProcess': init\(\) was called twice for one run; call run\(\) \(or destroy\(\)\) first$"):
+        await process.init()
+    await process.run()
+    await process.destroy()
+    assert process.step_counts == {"src": 3, "sink": 2}
