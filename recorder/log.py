@@ -19,7 +19,8 @@ from . import schema
 from .codec import decode
 from .connection import busy_holder, check_blocks, check_log_path, connect, damaged, display, is_damage
 from .errors import LogError
-from .recorder import pid_namespace, resolve_log_path
+from .recorder import resolve_log_path
+from .runrows import pid_namespace
 
 __all__ = ["Log", "RecordedRun", "open_log"]
 

@@ -25,9 +25,7 @@ drains is bounded by the channels' capacity: a sender can be at most that far ah
 
 from __future__ import annotations
 
-import bisect
 from array import array
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,45 +34,20 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ..engine.tap import Drained, RunInfo
+from .arrow import EMPTY_INT32, EMPTY_INT64, INT32, INT64, arange, ints
 from .errors import RecordingError
+from .payloads import EMPTY_REFS, PayloadError, PayloadStore, Unencodable, empty_payloads, payload_columns
 
-__all__ = ["Matcher", "PayloadError", "Tables"]
-
-INT64 = pa.int64()
-INT32 = pa.int32()
-# A payload this small (an encoded int is 9 bytes) stays in its message row: a reference and
-# a row in ``payloads`` would cost more than the bytes saved by storing it once.
-INLINE_MAX = 32
-# Arrow arrays never change, so every empty window shares these (a model of 10,000
-# components starts with tens of thousands of them).
-_EMPTY_INT64 = pa.array([], INT64)
-_EMPTY_INT32 = pa.array([], INT32)
-
-
-def _ints(values: Any) -> Any:
-    """An ``array('q')`` as an Arrow int64 array, sharing its buffer (no per-int conversion)."""
-    return pa.Array.from_buffers(INT64, len(values), [None, pa.py_buffer(values)])
-
-
-_COUNTING: list[Any] = [pa.array([], INT64)]
-
-
-def _arange(first: int, n: int) -> Any:
-    """``first, first + 1, …`` (n values) from a cached 0..N column: one vectorised add."""
-    counting = _COUNTING[0]
-    if len(counting) < n:
-        counting = _COUNTING[0] = pa.array(range(max(n, 1 << 16)), INT64)
-    return pc.add(counting.slice(0, n), pa.scalar(first, INT64))
-
+__all__ = ["Matcher", "Tables"]
 
 @dataclass(slots=True)
 class _History:
     """A window of a component's step times, ``[base, base + len)`` by step index."""
 
     base: int = 0
-    waits: Any = field(default_factory=lambda: _EMPTY_INT64)
-    starts: Any = field(default_factory=lambda: _EMPTY_INT64)
-    ends: Any = field(default_factory=lambda: _EMPTY_INT64)
+    waits: Any = field(default_factory=lambda: EMPTY_INT64)
+    starts: Any = field(default_factory=lambda: EMPTY_INT64)
+    ends: Any = field(default_factory=lambda: EMPTY_INT64)
 
     @property
     def count(self) -> int:
@@ -101,7 +74,7 @@ class _Sent:
     ``{inline, ref}``: the encoded payload itself when small, else its id in ``payloads``."""
 
     base: int = 0
-    payloads: Any = field(default_factory=lambda: _EMPTY_REFS)
+    payloads: Any = field(default_factory=lambda: EMPTY_REFS)
 
     @property
     def count(self) -> int:
@@ -125,8 +98,8 @@ class _Channel:
     next_k: int = 0  # first message not emitted yet
     # Messages that entered the channel after their step's end (the send waited for room):
     # their seq and when they entered, ascending; dropped once emitted.
-    late_seq: Any = field(default_factory=lambda: _EMPTY_INT64)
-    late_at: Any = field(default_factory=lambda: _EMPTY_INT64)
+    late_seq: Any = field(default_factory=lambda: EMPTY_INT64)
+    late_at: Any = field(default_factory=lambda: EMPTY_INT64)
 
     def send_times(self, k0: int, ends: Any) -> Any:
         """The send times of messages ``k0 …`` given their steps' ends: the end, or when the
@@ -138,7 +111,7 @@ class _Channel:
         inside = pc.and_(pc.greater_equal(local, 0), pc.less(local, n))
         if not pc.any(inside).as_py():
             return ends
-        mask = pc.is_in(_arange(0, n), value_set=pc.filter(local, inside))
+        mask = pc.is_in(arange(0, n), value_set=pc.filter(local, inside))
         return pc.replace_with_mask(ends, mask, pc.filter(self.late_at, inside))
 
     def forget_late_before(self, k: int) -> None:
@@ -156,7 +129,7 @@ class _FanIn:
     initial: int
     channels: dict[int, _Channel]
     base: int = 0  # stream position of sources[0]
-    sources: Any = field(default_factory=lambda: _EMPTY_INT32)
+    sources: Any = field(default_factory=lambda: EMPTY_INT32)
     next_pos: int = 0  # first stream position not matched yet
 
 
@@ -181,13 +154,8 @@ class Matcher:
         error_text: Callable[[BaseException], tuple[str, str | None]],
         fixed: Callable[[list[Any]], Any] = lambda values: None,
     ) -> None:
-        self.encode_all = encode_all  # (values, component, port) -> Arrow binary array
-        self.fixed = fixed  # values -> Arrow binary array if they are all ints (or floats), else None
-        # Identity of recently sent objects -> their payload (see _encode_outputs): the
-        # objects of the last two batches are held so their ids cannot be reused meanwhile.
-        self.recent: deque[tuple[Any, Any, list[Any]]] = deque(maxlen=2)
-        self.next_payload = 0
-        self._stored = _empty_payloads()
+        self.payloads = PayloadStore(encode_all, fixed)
+        self._stored = empty_payloads()
         self.error_text = error_text
         by_name = {c.name: c for c in run.components}
         self.history = {c.id: _History() for c in run.components}
@@ -224,13 +192,13 @@ class Matcher:
                 part = _before(part, cut + 1)
             n = len(part.ends)
             if n:
-                ends = _ints(part.ends)
+                ends = ints(part.ends)
                 waits, starts = self._waits_and_starts(cid, part, ends)
                 self.history[cid].add(waits, starts, ends)
                 step_parts.append(
                     pa.table({
                         "cid": pa.repeat(pa.scalar(cid, INT32), n),
-                        "step": _arange(part.first_step, n),
+                        "step": arange(part.first_step, n),
                         "wait": waits,
                         "start": starts,
                         "stop": ends,
@@ -296,7 +264,7 @@ class Matcher:
 
     def _note_late(self, cid: int, late: Any) -> Any:
         """Hand each channel its late sends; the rows of the ``send_waits`` table."""
-        steps, channels, entered = _ints(late[0::3]), _ints(late[1::3]), _ints(late[2::3])
+        steps, channels, entered = ints(late[0::3]), ints(late[1::3]), ints(late[2::3])
         for channel in self.outgoing.get(cid, ()):
             mine = pc.equal(channels, pa.scalar(channel.id, INT64))
             if pc.any(mine).as_py():
@@ -322,8 +290,10 @@ class Matcher:
         """
         while True:
             try:
-                return self._refs_for(drained)
-            except _Unencodable as found:
+                refs = self.payloads.refs(drained, {key: sent.count for key, sent in self.sent.items()}, self.cut_at)
+                self._stored = self.payloads.stored
+                return refs
+            except Unencodable as found:
                 for cid, step in found.senders:
                     self.cut_at[cid] = min(step, self.cut_at.get(cid, step))
                     error = found.error.at_step(step)
@@ -331,81 +301,6 @@ class Matcher:
                         self.failure = error
                     failures.append((cid, step, *self.error_text(error)))
                 # Encode again: the cut leaves the value out of every sender's record.
-
-    def _refs_for(self, drained: Sequence[Drained]) -> list[list[Any]]:
-        result: list[list[Any]] = [[None] * len(part.outputs) for part in drained]
-        by_identity: list[tuple[int, int, int, int, int]] = []  # (part, port, start, count, first step)
-        objects: list[Any] = []
-        position = {key: sent.count for key, sent in self.sent.items()}  # step of the next value
-        for pi, part in enumerate(drained):
-            cid = part.component
-            for port, values in enumerate(part.outputs):
-                first = position[(cid, port)]
-                position[(cid, port)] = first + len(values)
-                limit = self.cut_at.get(cid)
-                if limit is not None:
-                    values = values[: max(0, limit - first)]
-                if not values:
-                    continue
-                fixed = self.fixed(values)
-                if fixed is not None:
-                    result[pi][port] = _payload_refs(fixed, pa.nulls(len(values), INT64))
-                    continue
-                by_identity.append((pi, port, len(objects), len(values), first))
-                objects.extend(values)
-        self._stored = _empty_payloads()
-        if not objects:
-            return result
-
-        ids = pa.array(array("q", map(id, objects)), INT64)
-        unique = pc.unique(ids)
-        known_ids = pa.concat_arrays([pa.array([], INT64), *(r[0] for r in self.recent)])
-        new_ids = pc.filter(unique, pc.is_null(pc.index_in(unique, value_set=known_ids)))
-        new_first = pc.index_in(new_ids, value_set=ids).to_pylist()  # ascending
-        blobs = self._encode_new(objects, new_first, by_identity, drained, ids)
-        payload_ids = _arange(self.next_payload, len(new_first))
-        self.next_payload += len(new_first)
-        small = pc.less_equal(pc.binary_length(blobs), INLINE_MAX)
-        stored = pc.invert(small)
-        self._stored = pa.table({"id": pc.filter(payload_ids, stored), "data": pc.filter(blobs, stored)})
-        new_refs = _payload_refs(pc.if_else(small, blobs, pa.nulls(len(blobs), pa.binary())), pc.if_else(small, pa.nulls(len(blobs), INT64), payload_ids))
-
-        catalog_ids = pa.concat_arrays([known_ids, new_ids])
-        catalog = pa.concat_arrays([*(r[1] for r in self.recent), new_refs]) if self.recent else new_refs
-        refs = catalog.take(pc.index_in(ids, value_set=catalog_ids))
-        for pi, port, start, count, _first in by_identity:
-            result[pi][port] = refs.slice(start, count)
-        mine = pc.index_in(unique, value_set=catalog_ids)
-        self.recent.append((unique, catalog.take(mine), objects))
-        return result
-
-    def _encode_new(self, objects: list[Any], first: list[int], groups: list[tuple[int, int, int, int, int]], drained: Sequence[Drained], ids: Any) -> Any:
-        """Encode the objects not seen before, grouped by the port that sent each first."""
-        chunks: list[Any] = []
-        i = 0
-        for pi, port, start, count, _step in groups:
-            j = bisect.bisect_left(first, start + count, lo=i)
-            if j > i:
-                cid = drained[pi].component
-                values = [objects[k] for k in first[i:j]]
-                try:
-                    chunks.append(self.encode_all(values, cid, port))
-                except PayloadError as error:
-                    culprit = ids[first[i + error.index]]
-                    raise _Unencodable(error, self._senders_of(culprit, ids, groups, drained)) from error
-            i = j
-        return pa.concat_arrays(chunks) if chunks else pa.array([], pa.binary())
-
-    @staticmethod
-    def _senders_of(culprit: Any, ids: Any, groups: list[tuple[int, int, int, int, int]], drained: Sequence[Drained]) -> list[tuple[int, int]]:
-        """(component, step) of every sender's first send of the object ``culprit``."""
-        found: dict[int, int] = {}
-        for k in pc.indices_nonzero(pc.equal(ids, culprit)).to_pylist():
-            for pi, _port, start, count, first in groups:
-                if start <= k < start + count:
-                    cid, step = drained[pi].component, first + k - start
-                    found[cid] = min(step, found.get(cid, step))
-        return sorted(found.items())
 
     def _waits_and_starts(self, cid: int, part: Drained, ends: Any) -> tuple[Any, Any]:
         """Each step began waiting, and started, at the previous step's end, except the steps
@@ -417,11 +312,11 @@ class Matcher:
         if not part.moved:
             return shifted, shifted
         moved = part.moved
-        positions = pc.subtract(_ints(moved[0::3]), pa.scalar(part.first_step, INT64))
-        mask = pc.is_in(_arange(0, n), value_set=positions)
+        positions = pc.subtract(ints(moved[0::3]), pa.scalar(part.first_step, INT64))
+        mask = pc.is_in(arange(0, n), value_set=positions)
         return (
-            pc.replace_with_mask(shifted, mask, _ints(moved[1::3])),
-            pc.replace_with_mask(shifted, mask, _ints(moved[2::3])),
+            pc.replace_with_mask(shifted, mask, ints(moved[1::3])),
+            pc.replace_with_mask(shifted, mask, ints(moved[2::3])),
         )
 
     # --- messages ---------------------------------------------------------------------------
@@ -449,12 +344,12 @@ class Matcher:
         if positions is None:
             j0 = k0 + channel.initial - receiver.base
             waits, starts = receiver.waits.slice(j0, n), receiver.starts.slice(j0, n)
-            receiver_steps = _arange(k0 + channel.initial, n)
+            receiver_steps = arange(k0 + channel.initial, n)
         else:
             receiver_steps = pc.add(positions, channel.initial)
             local = pc.subtract(receiver_steps, receiver.base)
             waits, starts = receiver.waits.take(local), receiver.starts.take(local)
-        seq = _arange(k0, n)
+        seq = arange(k0, n)
         out.append(
             pa.table({
                 "channel": pa.repeat(pa.scalar(channel.id, INT32), n),
@@ -463,7 +358,7 @@ class Matcher:
                 "send": ends,
                 "receive": pc.max_element_wise(ends, waits),
                 "consume": starts,
-                **_payload_columns(sent.payloads.slice(k0 - sent.base, n)),
+                **payload_columns(sent.payloads.slice(k0 - sent.base, n)),
             })
         )
         channel.next_k = k0 + n
@@ -493,12 +388,12 @@ class Matcher:
         out.append(
             pa.table({
                 "channel": pa.repeat(pa.scalar(channel.id, INT32), n),
-                "seq": _arange(k0, n),
+                "seq": arange(k0, n),
                 "receiver_step": nulls,
                 "send": channel.send_times(k0, sender.ends.slice(k0 - sender.base, n)),
                 "receive": nulls,
                 "consume": nulls,
-                **_payload_columns(sent.payloads.slice(k0 - sent.base, n)),
+                **payload_columns(sent.payloads.slice(k0 - sent.base, n)),
             })
         )
         channel.next_k = k0 + n
@@ -526,40 +421,6 @@ class Matcher:
             self.sent[key].keep_from(k)
 
 
-class _Unencodable(Exception):
-    """Internal: a value no encoding can carry, and the (component, step) of each sender."""
-
-    def __init__(self, error: PayloadError, senders: list[tuple[int, int]]) -> None:
-        super().__init__(str(error))
-        self.error, self.senders = error, senders
-
-
-def _payload_refs(inline: Any, ref: Any) -> Any:
-    return pa.StructArray.from_arrays([inline, ref], names=["inline", "ref"])
-
-
-_EMPTY_REFS: Any = _payload_refs(pa.array([], pa.binary()), _EMPTY_INT64)
-
-
-def _empty_payloads() -> Any:
-    return pa.table({"id": pa.array([], INT64), "data": pa.array([], pa.binary())})
-
-
-class PayloadError(RecordingError):
-    """A sent value the codec cannot carry: the ``index``-th of the values being encoded."""
-
-    def __init__(self, label: str, index: int, problem: str, advice: str) -> None:
-        self.label, self.index, self.problem, self.advice = label, index, problem, advice
-        super().__init__(f"channel {label!r}: {problem}; {advice}")
-
-    def at_step(self, step: int) -> PayloadError:
-        """The same failure, its message naming the sender's step."""
-        error = PayloadError(self.label, self.index, self.problem, self.advice)
-        error.args = (f"channel {self.label!r}, step {step}: {self.problem}; {self.advice}",)
-        error.__cause__ = self.__cause__
-        return error
-
-
 def _before(part: Drained, stop: int) -> Drained:
     """``part`` without the steps from ``stop`` on (its outputs are cut by the caller)."""
     keep = max(0, min(len(part.ends), stop - part.first_step))
@@ -584,11 +445,6 @@ def _empty_steps() -> Any:
         "cid": pa.array([], INT32), "step": pa.array([], INT64), "wait": pa.array([], INT64),
         "start": pa.array([], INT64), "stop": pa.array([], INT64),
     })
-
-
-def _payload_columns(refs: Any) -> dict[str, Any]:
-    inline, ref = refs.flatten()
-    return {"payload": inline, "payload_id": ref}
 
 
 def _empty_waits() -> Any:

@@ -286,7 +286,7 @@ class Writer:
                 try:
                     blobs.append(value.blob if type(value) is encoded else encode(value))
                 except (TypeError, ValueError, OverflowError) as problem:
-                    from .matching import PayloadError
+                    from .payloads import PayloadError
 
                     label = self.port_labels.get((component, port), f"component {component} output {port}")
                     kind = type(value)

@@ -106,7 +106,7 @@ async def test_json_columns_take_what_json_cannot_hold(tmp_path: Path) -> None:
 
 
 def test_json_never_raises() -> None:
-    from tapeflow.recorder.recorder import _json
+    from tapeflow.recorder.runrows import as_json
 
     class Broken:
         def __repr__(self) -> str:
@@ -117,12 +117,12 @@ def test_json_never_raises() -> None:
     deep: list[Any] = []
     for _ in range(100_000):
         deep = [deep]
-    assert json.loads(_json({(1, 2): "a", 3: {None: "b"}})) == {"(1, 2)": "a", "3": {"None": "b"}}
-    assert json.loads(_json({"s": "\udc80", "\ud800": 1})) == {"s": "'\\udc80'", "'\\ud800'": 1}
-    assert json.loads(_json(loop)) == [1, "[1, [...]]"]
-    assert json.loads(_json(Broken())).startswith(f"<{__name__}.test_json_never_raises.<locals>.Broken object; repr() raised RuntimeError>")
-    assert isinstance(json.loads(_json(deep)), str)
-    assert _json({"b": 2, "a": [1.5, None, True, "ü"]}) == '{"a": [1.5, null, true, "ü"], "b": 2}'
+    assert json.loads(as_json({(1, 2): "a", 3: {None: "b"}})) == {"(1, 2)": "a", "3": {"None": "b"}}
+    assert json.loads(as_json({"s": "\udc80", "\ud800": 1})) == {"s": "'\\udc80'", "'\\ud800'": 1}
+    assert json.loads(as_json(loop)) == [1, "[1, [...]]"]
+    assert json.loads(as_json(Broken())).startswith(f"<{__name__}.test_json_never_raises.<locals>.Broken object; repr() raised RuntimeError>")
+    assert isinstance(json.loads(as_json(deep)), str)
+    assert as_json({"b": 2, "a": [1.5, None, True, "ü"]}) == '{"a": [1.5, null, true, "ü"], "b": 2}'
 
 
 async def test_an_argument_the_codec_cannot_carry_names_the_component_and_the_argument(tmp_path: Path) -> None:

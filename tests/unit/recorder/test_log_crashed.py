@@ -16,7 +16,7 @@ import pytest
 
 from tapeflow.recorder import open_log
 from tapeflow.recorder import log as log_module
-from tapeflow.recorder.recorder import pid_namespace
+from tapeflow.recorder.runrows import pid_namespace
 from tapeflow.recorder.schema import create
 
 # Above the largest pid_max Linux allows (2**22): never a live process.
