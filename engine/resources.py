@@ -54,6 +54,23 @@ def parse_quantity(value: Any, *, field: str = "quantity") -> float:
     raise ResourceError(_bad(value, field))
 
 
+def _whole_bytes(value: Any) -> int:
+    """Memory as a whole number of bytes. ``"512m"`` is 0.512 bytes (``m`` is milli), a
+    common slip for ``512Mi``: refused with that fix, never rounded down to nothing."""
+    amount = parse_quantity(value, field="memory")
+    if amount != int(amount):
+        hint = ""
+        match = _QUANTITY.match(value) if isinstance(value, str) else None
+        if match and match.group(2) == "m":
+            number = match.group(1)
+            hint = f"; did you mean '{number}Mi' ({number} MiB) or '{number}M' ({number} MB)?"
+        raise ResourceError(
+            f"bad resource quantity {value!r} for memory: that is {amount:g} bytes, and memory is a whole "
+            f"number of bytes{hint or '; use a whole number, or a quantity such as 512Mi or 2Gi'}"
+        )
+    return int(amount)
+
+
 def _bad(value: Any, field: str) -> str:
     return (
         f"bad resource quantity {value!r} for {field}; "
@@ -77,7 +94,7 @@ class Resource:
     ) -> None:
         self.cpu = parse_quantity(cpu, field="cpu")
         self.gpu = parse_quantity(gpu, field="gpu")
-        self.memory = int(parse_quantity(memory, field="memory"))
+        self.memory = _whole_bytes(memory)
         self.resources = {
             str(k): parse_quantity(v, field=f"resources.{k}") for k, v in (resources or {}).items()
         }
@@ -113,7 +130,11 @@ class Resource:
 
     def to_ray_options(self) -> dict[str, Any]:
         """The keyword arguments Ray's ``.options()`` takes for these requirements."""
-        options: dict[str, Any] = {"num_cpus": self.cpu, "num_gpus": self.gpu}
+        # Only what was asked for: a zero GPU count is Ray's default anyway, and an explicit
+        # one reads as a request (the CPU share is always asked: Plugboard's small default).
+        options: dict[str, Any] = {"num_cpus": self.cpu}
+        if self.gpu:
+            options["num_gpus"] = self.gpu
         if self.memory:
             options["memory"] = self.memory
         if self.resources:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tapeflow import IO, Component, Resource, ResourceError
@@ -10,9 +12,29 @@ from tapeflow import IO, Component, Resource, ResourceError
     [("500m", 0.5), ("2", 2.0), (1.5, 1.5), ("512Mi", 512 * 2**20), ("2Gi", 2 * 2**30), ("1G", 1e9), ("1e3", 1000.0), ("10k", 10_000.0)],
 )
 def test_quantities(text: object, value: float) -> None:
-    r = Resource(cpu=text, memory=text)  # type: ignore[arg-type]
+    r = Resource(cpu=text)  # type: ignore[arg-type]
     assert r.cpu == value
-    assert r.memory == int(value)
+    if value == int(value):
+        assert Resource(memory=text).memory == int(value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("512m", "bad resource quantity '512m' for memory: that is 0.512 bytes, and memory is a whole number of bytes; "
+                 "did you mean '512Mi' (512 MiB) or '512M' (512 MB)?"),
+        (1.5, "bad resource quantity 1.5 for memory: that is 1.5 bytes, and memory is a whole number of bytes; "
+              "use a whole number, or a quantity such as 512Mi or 2Gi"),
+    ],
+)
+def test_memory_is_whole_bytes_never_rounded_to_nothing(text: object, message: str) -> None:
+    with pytest.raises(ResourceError, match=f"^{re.escape(message)}$"):
+        Resource(memory=text)  # type: ignore[arg-type]
+
+
+def test_ray_options_leave_out_what_was_not_asked_for() -> None:
+    assert Resource().to_ray_options() == {"num_cpus": 0.001}
+    assert Resource(cpu=2, memory="1Gi").to_ray_options() == {"num_cpus": 2.0, "memory": 2**30}
 
 
 @pytest.mark.parametrize("bad", ["lots", "5x", "-1", -1, True, "", "1.2.3"])
