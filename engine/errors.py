@@ -12,7 +12,12 @@ reads ``<where>: <what is wrong>; <what would be right>``::
     │   ├── OutputNotSetError      a step ended without setting a declared output
     │   └── ProcessError           a process used out of order (init twice, …)
     ├── ComponentError             a component's init/step/destroy raised; the CLI exits 1
-    └── Interrupted                stopped by a signal (SIGINT, SIGTERM); the CLI exits 128 + signal
+    ├── Interrupted                stopped by a signal (SIGINT, SIGTERM); the CLI exits 128 + signal
+    └── (in tapeflow.engine.channel, the channel ends' contract)
+        ├── WouldBlock             receive_nowait() on an empty channel
+        ├── EndOfChannel           every sender closed and every item received
+        ├── ClosedResourceError    an end used after its own close()
+        └── BusyResourceError      a second task waiting on one receive end
 """
 
 from __future__ import annotations

@@ -94,3 +94,22 @@ async def test_detach_frees_blocked_senders_and_hands_over_pending_items() -> No
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError, match=r"^Inbox: capacity must be at least 1, got 0$"):
         Inbox(capacity=0)
+
+
+async def test_a_woken_send_that_is_cancelled_passes_its_room_on() -> None:
+    import asyncio
+
+    from tapeflow.engine.channel import Inbox
+
+    inbox = Inbox(1)
+    inbox.add_sender()
+    assert inbox.send_nowait("a")
+    first = asyncio.create_task(inbox.send("b"))
+    second = asyncio.create_task(inbox.send("c"))
+    await asyncio.sleep(0)  # both senders are now waiting for room (one loop pass, no timing)
+    assert inbox.buf.popleft() == "a"
+    inbox.wake_putter()  # wakes the first waiting sender...
+    first.cancel()  # ...which is cancelled before it can take the room
+    await asyncio.gather(first, return_exceptions=True)
+    await asyncio.wait_for(second, 5)  # the second gets the room instead of waiting for ever
+    assert list(inbox.buf) == ["c"]
