@@ -117,6 +117,9 @@ class Drained:
     errors: list[tuple[int, BaseException]]
     finished: bool
     late: array[int] = field(default_factory=lambda: array("q"))
+    # Raw clock readings + offset_ns = wall-clock ns. Per batch, because the components of one
+    # run may live in several processes (or hosts), each with its own clock and offset.
+    offset_ns: int = 0
 
     def times(self, previous_end: int) -> list[tuple[int, int, int]]:
         """``(wait, start, end)`` per step, in plain Python: for tests and tools; a recorder
@@ -184,6 +187,7 @@ class StampLog:
             self.errors[:],
             self.finished,
             self.late[:],
+            self.offset_ns,
         )
         self.first_step += len(ends)
         del ends[:], moved[:], self.late[:]

@@ -135,13 +135,16 @@ class _FanIn:
 
 @dataclass(slots=True)
 class Tables:
-    """One drain's rows, ready for ``INSERT … SELECT``; times are raw (add the offset)."""
+    """One drain's rows, ready for ``INSERT … SELECT``. Times are raw clock readings of the
+    component that took them; the writer adds each component's offset from ``offsets`` (a
+    message's ``send`` is its sender's, its ``wait`` and ``consume`` its receiver's)."""
 
     steps: Any
     failures: Any
     messages: Any
     send_waits: Any  # (cid, step, channel, entered) of each send that had to wait
     payloads: Any  # (id, data): payloads stored once, referenced by messages' payload_id
+    offsets: Any  # (cid, off): each component's clock offset; times above are raw readings
 
 
 class Matcher:
@@ -155,6 +158,8 @@ class Matcher:
         fixed: Callable[[list[Any]], Any] = lambda values: None,
     ) -> None:
         self.payloads = PayloadStore(encode_all, fixed)
+        self.offsets: dict[int, int] = {}  # each component's clock offset, from its batches
+        self._offsets_made: Any = None
         self._stored = empty_payloads()
         self.error_text = error_text
         by_name = {c.name: c for c in run.components}
@@ -187,6 +192,9 @@ class Matcher:
         encoded = self._encode_outputs(drained, failures)
         for part, outputs in zip(drained, encoded):
             cid = part.component
+            if self.offsets.get(cid) != part.offset_ns:
+                self.offsets[cid] = part.offset_ns
+                self._offsets_made = None
             cut = self.cut_at.get(cid)
             if cut is not None:
                 part = _before(part, cut + 1)
@@ -245,7 +253,14 @@ class Matcher:
             pa.concat_tables(message_parts) if message_parts else _empty_messages(),
             pa.concat_tables(wait_parts) if wait_parts else _empty_waits(),
             self._stored,
+            self._offsets_table(),
         )
+
+    def _offsets_table(self) -> Any:
+        if self._offsets_made is None:
+            cids = list(self.offsets)
+            self._offsets_made = pa.table({"cid": pa.array(cids, INT32), "off": pa.array([self.offsets[c] for c in cids], INT64)})
+        return self._offsets_made
 
     def _check_sent_counts(self) -> None:
         """At the end, every step of a sender sent on every output, but for its last step
@@ -356,7 +371,7 @@ class Matcher:
                 "seq": seq,
                 "receiver_step": receiver_steps,
                 "send": ends,
-                "receive": pc.max_element_wise(ends, waits),
+                "wait": waits,  # the receiver's; received at max(send, wait), in wall time
                 "consume": starts,
                 **payload_columns(sent.payloads.slice(k0 - sent.base, n)),
             })
@@ -391,7 +406,7 @@ class Matcher:
                 "seq": arange(k0, n),
                 "receiver_step": nulls,
                 "send": channel.send_times(k0, sender.ends.slice(k0 - sender.base, n)),
-                "receive": nulls,
+                "wait": nulls,
                 "consume": nulls,
                 **payload_columns(sent.payloads.slice(k0 - sent.base, n)),
             })
@@ -456,6 +471,6 @@ def _empty_waits() -> Any:
 def _empty_messages() -> Any:
     return pa.table({
         "channel": pa.array([], INT32), "seq": pa.array([], INT64), "receiver_step": pa.array([], INT64),
-        "send": pa.array([], INT64), "receive": pa.array([], INT64), "consume": pa.array([], INT64),
+        "send": pa.array([], INT64), "wait": pa.array([], INT64), "consume": pa.array([], INT64),
         "payload": pa.array([], pa.binary()), "payload_id": pa.array([], INT64),
     })

@@ -137,7 +137,6 @@ class Recorder:
         self._recent: OrderedDict[int, tuple[Any, Encoded]] = OrderedDict()
         self._recent_bytes = 0
         self._pending_bytes = 0  # encoded at send since the last drain
-        self._offset_ns = 0
         self._writer: Any = None
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -202,7 +201,7 @@ class Recorder:
             self.status = "failed"
             raise refused
         self._writer = Writer(
-            str(self.path), self.run_id, run_key, run, lambda: self._offset_ns, self._encode, Encoded, _error_text, self._encode.fast, self._labels
+            str(self.path), self.run_id, run_key, run, self._encode, Encoded, _error_text, self._encode.fast, self._labels
         )
         self.status = "running"
         try:
@@ -212,7 +211,6 @@ class Recorder:
             self._loop = None
 
     def component_log(self, component: int, offset_ns: int) -> StampLog:
-        self._offset_ns = offset_ns
         n_outputs, n_inputs = self._ports.get(component, (0, 0))
         log = StampLog(
             component, offset_ns, n_outputs=n_outputs, n_inputs=n_inputs,

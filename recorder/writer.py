@@ -31,8 +31,9 @@ from .connection import connect
 
 __all__ = ["Batch", "Writer"]
 
-# One batch's Arrow tables: steps, failures, messages, send_waits, payloads (matching.Tables).
-TableSet = tuple[Any, Any, Any, Any, Any]
+# One batch's Arrow tables: steps, failures, messages, send_waits, payloads, offsets
+# (matching.Tables).
+TableSet = tuple[Any, Any, Any, Any, Any, Any]
 
 HEARTBEAT_S = 2.0
 # The heartbeat also takes back a 'crashed' mark: a reader that could not see this process
@@ -78,7 +79,6 @@ class Writer:
         run_id: str,
         run_key: int,
         run: RunInfo,
-        offset_ns: Callable[[], int],
         encode: Callable[[Any], bytes],
         encoded_type: type,
         error_text: Callable[[BaseException], tuple[str, str | None]],
@@ -89,7 +89,6 @@ class Writer:
         self.path = path
         self.run_id = run_id
         self.run_key = run_key
-        self.offset_ns = offset_ns
         self.encode = encode
         self.encoded_type = encoded_type
         self.error_text = error_text
@@ -97,6 +96,7 @@ class Writer:
         self.port_labels = port_labels
         self.run = run
         self._matcher: Any = None
+        self._channel_ends: Any = None  # made by the inserter thread (pyarrow), see _write
         self.converted: queue.Queue[TableSet | Ending] = queue.Queue(max_batches)
         self.failure: BaseException | None = None
         self.rows = 0
@@ -193,19 +193,26 @@ class Writer:
 
     def _write(self, con: Any, tables: list[TableSet], ending: Ending | None) -> None:
         con.execute("BEGIN")
-        off = self.offset_ns()
-        key = {"key": self.run_key, "off": off}
+        key = {"key": self.run_key}
+        # Raw clock readings become wall-clock ns with the offset of the component that took
+        # them (components may run in several processes): joined in SQL, per row, for free.
+        if self._channel_ends is None:
+            self._channel_ends = _channel_ends(self.run)
+        con.register("channel_ends", self._channel_ends)
         # Each gathered batch goes in on its own, as the loop made it, not all merged into one
         # contiguous copy first: that copy was a fifth of a recorded int chain's peak memory.
         # bench/recording.py --only ints-100k,fanout-8 --repeat 3, merged / as made / as made
         # with GATHER_ROWS 400k: peak 425 / 338 / 317 MiB (ints-100k), 357 / 282 / 263
         # (fanout-8); on/off 1.86 / 1.98 / 2.01 and 1.58 / 1.91 / 1.89. Making each batch one
         # chunk per column first cost memory and gained no speed (343 MiB, 2.04).
-        for steps, failures, messages, send_waits, payloads in tables:
+        for steps, failures, messages, send_waits, payloads, offsets in tables:
+            con.register("offsets", offsets)
             if steps.num_rows:
                 con.register("steps_batch", steps)
                 con.execute(
-                    "INSERT INTO step_log SELECT $key, cid, step, start + $off, stop + $off, start - wait FROM steps_batch", key
+                    "INSERT INTO step_log SELECT $key, s.cid, s.step, s.start + o.off, s.stop + o.off, s.start - s.wait"
+                    " FROM steps_batch s JOIN offsets o ON o.cid = s.cid",
+                    key,
                 )
                 con.unregister("steps_batch")
             if failures.num_rows:
@@ -224,19 +231,27 @@ class Writer:
             if messages.num_rows:
                 con.register("messages_batch", messages)
                 con.execute(
-                    """INSERT INTO message_log SELECT $key, channel, seq, receiver_step, send + $off,
-                              receive + $off, consume + $off, payload, payload_id
-                       FROM messages_batch""",
+                    """INSERT INTO message_log
+                       SELECT $key, m.channel, m.seq, m.receiver_step, m.send + so.off,
+                              CASE WHEN m.wait IS NOT NULL THEN greatest(m.send + so.off, m.wait + ro.off) END, m.consume + ro.off, m.payload, m.payload_id
+                       FROM messages_batch m
+                       JOIN channel_ends e ON e.channel = m.channel
+                       JOIN offsets so ON so.cid = e.sender
+                       LEFT JOIN offsets ro ON ro.cid = e.receiver""",
                     key,
                 )
                 con.unregister("messages_batch")
             if send_waits.num_rows:
                 con.register("waits_batch", send_waits)
                 con.execute(
-                    "INSERT INTO send_waits SELECT $key, cid, step, channel, entered + $off FROM waits_batch", key
+                    "INSERT INTO send_waits SELECT $key, w.cid, w.step, w.channel, w.entered + o.off"
+                    " FROM waits_batch w JOIN offsets o ON o.cid = w.cid",
+                    key,
                 )
                 con.unregister("waits_batch")
             self.rows += steps.num_rows + messages.num_rows
+            con.unregister("offsets")
+        con.unregister("channel_ends")
         now = time.time_ns()
         if ending is None:
             con.execute(_BEAT, [now, self.run_id])
@@ -253,7 +268,7 @@ class Writer:
     def _tables(self, batch: Batch) -> TableSet:
         """Arrow tables for one batch; the matching of message ends is in ``matching.py``."""
         tables = self.matcher.add(batch.parts, final=batch.final)
-        return tables.steps, tables.failures, tables.messages, tables.send_waits, tables.payloads
+        return tables.steps, tables.failures, tables.messages, tables.send_waits, tables.payloads, tables.offsets
 
     @staticmethod
     def _fixed(values: list[Any]) -> Any:
@@ -330,3 +345,15 @@ def _fixed_width(values: list[Any], kind: type) -> Any:
     if len(offsets) < n + 1:
         offsets = _OFFSETS[0] = array("i", range(0, 9 * max(n + 1, 1 << 16) + 1, 9))
     return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets[: n + 1]), pa.py_buffer(data)])
+
+
+def _channel_ends(run: RunInfo) -> Any:
+    """``(channel, sender, receiver)`` component ids: whose clock each end of a message read."""
+    import pyarrow as pa
+
+    ids = {c.name: c.id for c in run.components}
+    return pa.table({
+        "channel": pa.array([c.id for c in run.channels], pa.int32()),
+        "sender": pa.array([ids[c.source_component] for c in run.channels], pa.int32()),
+        "receiver": pa.array([ids[c.target_component] for c in run.channels], pa.int32()),
+    })

@@ -90,3 +90,29 @@ def test_a_record_that_does_not_add_up_is_refused_not_shifted() -> None:
     receiver = Drained(1, 0, array("q", [15, 25, 35]), array("q"), [], [[]], [], False)
     with pytest.raises(RecordingError, match=r"^channel 'a.y -> b.x': the record does not add up: the receiver consumed 3 messages but the sender recorded 2 steps and 2 sent values; this is a tapeflow bug"):
         matcher.add([sender, receiver])
+
+
+async def test_each_component_s_times_use_its_own_clock_offset(tmp_path: Path) -> None:
+    """Components of one run may live in processes with their own clocks: every batch carries
+    its offset, and each time in the log is turned into wall time with the offset of the
+    component that read it (a message's send with its sender's, its consume with its
+    receiver's). Here the sink's process is said to run one second ahead."""
+
+    class SinkAhead(Recorder):
+        def component_log(self, component: int, offset_ns: int) -> StampLog:
+            log = super().component_log(component, offset_ns)
+            if component == 1:
+                log.offset_ns += 1_000_000_000
+            return log
+
+    recorder = SinkAhead(tmp_path / "log.duckdb")
+    await LocalProcess([Numbers(name="src"), Collect(name="sink")], [wire("src.x", "sink.x")], tap=recorder).run()
+    with open_log(tmp_path / "log.duckdb") as log:
+        [(src_start, sink_start)] = log.query(
+            "SELECT min(start_ns) FILTER (WHERE component = 'src'), min(start_ns) FILTER (WHERE component = 'sink')"
+            " FROM steps WHERE run_id = $1", [recorder.run_id]
+        ).fetchall()
+        assert 0.9e9 < sink_start - src_start < 1.1e9
+        gaps = log.query("SELECT consume_ns - send_ns, receive_ns - send_ns FROM messages WHERE run_id = $1", [recorder.run_id]).fetchall()
+        assert len(gaps) == N
+        assert all(0.9e9 < consumed < 1.1e9 and 0.9e9 < received < 1.1e9 for consumed, received in gaps)
