@@ -46,7 +46,7 @@ PAYLOAD_ADVICE = (
     "numpy arrays), record with Recorder(fallback='pickle') or fallback='repr', or run unrecorded "
     "(--no-record, TAPEFLOW_RECORD=0, or tap=None)"
 )
-GATHER_ROWS = 400_000  # rows (steps, messages, ...) per write: batches of 0.2 s are each above a row group
+GATHER_ROWS = 1_000_000  # rows (steps, messages, ...) per write: each write opens, checkpoints and closes the file
 GATHER_S = 1.0  # the longest rows wait in memory before they are written
 # Payload bytes per insert: large payloads are written as soon as this much has gathered, so
 # the memory they hold is bounded by bytes, not by how many arrive in GATHER_S.
@@ -201,10 +201,10 @@ class Writer:
         con.register("channel_ends", self._channel_ends)
         # Each gathered batch goes in on its own, as the loop made it, not all merged into one
         # contiguous copy first: that copy was a fifth of a recorded int chain's peak memory.
-        # bench/recording.py --only ints-100k,fanout-8 --repeat 3, merged / as made / as made
-        # with GATHER_ROWS 400k: peak 425 / 338 / 317 MiB (ints-100k), 357 / 282 / 263
-        # (fanout-8); on/off 1.86 / 1.98 / 2.01 and 1.58 / 1.91 / 1.89. Making each batch one
-        # chunk per column first cost memory and gained no speed (343 MiB, 2.04).
+        # bench/recording.py --only ints-100k,fanout-8 --repeat 3, merged / as made: peak 425 /
+        # 338 MiB (ints-100k), 357 / 282 (fanout-8). Making each batch one chunk per column
+        # first cost memory and gained no speed. (GATHER_ROWS 400k saved 20 MiB more but each
+        # write opens, checkpoints and closes the file: ints-100k wall 2.0 against 1.76 s.)
         for steps, failures, messages, send_waits, payloads, offsets in tables:
             con.register("offsets", offsets)
             if steps.num_rows:
