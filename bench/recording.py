@@ -238,7 +238,7 @@ def worker(name: str, mode: str, messages: int, stages: int) -> None:
         "run_s": t["exit"] - t["t0"],
         "steps": sum(process.step_counts.values()),
         "sink_count": sink.count,
-        "run_id": process.run_id,
+        "run_id": getattr(process, "run_id", None),  # (older tapeflow: see before_after.py)
         "peak_rss_mib": peak_rss_mib(),
     }
     print(json.dumps(out), flush=True)
