@@ -113,6 +113,8 @@ def _signals_stop(process: Process) -> Iterator[None]:
             # the event loop instead and skip the orderly end.)
             raise stop
         process.interrupt(stop)
+        # Said at once: a step that blocks may keep the run going a while yet.
+        print(f"{stop.signal_name}: stopping after the steps in progress ({stop.signal_name} again to force)", file=sys.stderr, flush=True)
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -9,10 +9,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+
+from handshake import READY_FD, ready_pipe, wait_ready
 
 from tapeflow import __version__
 from tapeflow.cli import run_model
@@ -166,28 +167,32 @@ def test_ctrl_c_stops_cleanly_runs_destroy_and_exits_130(tmp_path: Path) -> None
               - {{type: cfg_parts.Forever, args: {{name: forever, marker_dir: "{tmp_path}"}}}}
         """,
     )
+    read_fd, write_fd = ready_pipe()
     # Restore SIGINT's default in the child: a shell may have started the tests with it ignored.
     child = subprocess.Popen(
         [sys.executable, "-m", "tapeflow.cli", "run", str(path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, READY_FD: str(write_fd)},
+        pass_fds=(write_fd,),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+    os.close(write_fd)
     try:
-        deadline = time.monotonic() + 20
-        while not (tmp_path / "started").exists():
-            assert child.poll() is None, child.communicate()
-            assert time.monotonic() < deadline, "the model never started"
-            time.sleep(0.01)  # polling a file that init() creates, with a deadline
+        wait_ready(read_fd, child)  # init() has run: the model is started
         child.send_signal(signal.SIGINT)
         stdout, stderr = child.communicate(timeout=20)
     finally:
+        os.close(read_fd)
         if child.poll() is None:
             child.kill()
             child.wait()
     assert child.returncode == 130, stderr
-    assert stderr == "interrupted by SIGINT; every component's destroy() ran\n"
+    assert stderr == (
+        "SIGINT: stopping after the steps in progress (SIGINT again to force)\n"
+        "interrupted by SIGINT; every component's destroy() ran\n"
+    )
     assert (tmp_path / "destroyed").read_text() == str(child.pid)
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from test_signals_cli import finish, start, user_env, wait_for
+from handshake import wait_ready
+from test_signals_cli import finish, start, user_env
 
 
 def runs_in_new_pid_namespace(folder: Path) -> subprocess.CompletedProcess[str]:
@@ -27,14 +28,14 @@ def test_a_reader_in_another_pid_namespace_leaves_a_live_run_running(tmp_path: P
     probe = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, text=True)
     if probe.returncode != 0:
         pytest.skip(f"cannot make a PID namespace here: {probe.stderr.strip()}")
-    child = start(tmp_path, "Ticker", 0.001)
+    child, ready = start(tmp_path, "Ticker", 0.001)
     try:
-        wait_for(tmp_path / "marker", child)
+        wait_ready(ready, child)
         seen = runs_in_new_pid_namespace(tmp_path)
         assert seen.returncode == 0, seen.stderr
         [row] = [line for line in seen.stdout.splitlines() if line.strip().startswith("r0")]
         assert " running " in f" {row} ", seen.stdout
     finally:
         child.send_signal(signal.SIGTERM)
-        finish(child)
+        finish(child, ready)
     assert child.returncode == 143

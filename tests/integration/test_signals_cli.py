@@ -8,11 +8,9 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
-import time
 from pathlib import Path
 
-import pytest
+from handshake import READY_FD, ready_pipe, wait_ready, wait_stderr_line
 
 PARTS = '''
 import os, time
@@ -20,8 +18,14 @@ from pathlib import Path
 from tapeflow import IO, Component
 
 
+def ready():
+    """Tell the test the moment has come (tests/integration/handshake.py)."""
+    os.write(int(os.environ["TAPEFLOW_TEST_READY_FD"]), b"ready\\n")
+
+
 class Ticker(Component):
-    """Counts up forever, blocking the loop 1 ms per step; notes step 100 in a file."""
+    """Counts up forever, blocking the loop 1 ms per step (the kind of step under test, not
+    a wait); says it is ready at step 100, so rows are being written."""
     io = IO(outputs=["n"])
 
     def __init__(self, marker: str, block_s: float = 0.001, **kwargs):
@@ -30,13 +34,14 @@ class Ticker(Component):
 
     async def step(self):
         if self.n == 100:
-            self.marker.write_text("ready")
+            ready()
         time.sleep(self.block_s)
         self.n += 1
 
 
 class Blocker(Component):
-    """Its first step blocks the event loop for a long time (a long computation)."""
+    """Its first step blocks the event loop for a long time (a long computation: the sleep
+    is the behaviour under test); it says so just before."""
     io = IO(outputs=["n"])
 
     def __init__(self, marker: str, block_s: float, **kwargs):
@@ -44,7 +49,7 @@ class Blocker(Component):
         self.marker, self.block_s, self.n = Path(marker), block_s, 0
 
     async def step(self):
-        self.marker.write_text("blocking")
+        ready()
         time.sleep(self.block_s)
         self.n += 1
 
@@ -69,30 +74,27 @@ def user_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("TAPEFLOW_LOG", "TAPEFLOW_RECORD")}
 
 
-def start(folder: Path, kind: str, block_s: float) -> subprocess.Popen[str]:
+def start(folder: Path, kind: str, block_s: float) -> tuple[subprocess.Popen[str], int]:
+    """The run as a child process, and the pipe end its model says "ready" on."""
     (folder / "parts.py").write_text(PARTS)
     (folder / "model.yaml").write_text(MODEL.format(kind=kind, marker=folder / "marker", block_s=block_s))
-    env = user_env()
-    return subprocess.Popen(
+    read_fd, write_fd = ready_pipe()
+    child = subprocess.Popen(
         [sys.executable, "-m", "tapeflow.cli", "run", "model.yaml"],
-        cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=folder, env={**user_env(), READY_FD: str(write_fd)}, pass_fds=(write_fd,),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # A shell may have started the tests with SIGINT ignored; a user's terminal does not.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+    os.close(write_fd)
+    return child, read_fd
 
 
-def wait_for(path: Path, child: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 20
-    while not path.exists():
-        assert child.poll() is None, child.communicate()
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.01)  # polling a file the model writes, with a deadline
-
-
-def finish(child: subprocess.Popen[str]) -> tuple[str, str]:
+def finish(child: subprocess.Popen[str], read_fd: int) -> tuple[str, str]:
     try:
         return child.communicate(timeout=20)
     finally:
+        os.close(read_fd)
         if child.poll() is None:
             child.kill()
             child.wait()
@@ -110,12 +112,15 @@ def recorded(folder: Path) -> tuple[str, str, dict[str, int]]:
 
 
 def test_sigterm_ends_the_run_like_ctrl_c_and_exits_143(tmp_path: Path) -> None:
-    child = start(tmp_path, "Ticker", 0.001)
-    wait_for(tmp_path / "marker", child)
+    child, ready = start(tmp_path, "Ticker", 0.001)
+    wait_ready(ready, child)
     child.send_signal(signal.SIGTERM)
-    stdout, stderr = finish(child)
+    stdout, stderr = finish(child, ready)
     assert child.returncode == 143, stderr
-    assert stderr == "interrupted by SIGTERM; every component's destroy() ran\n"
+    assert stderr == (
+        "SIGTERM: stopping after the steps in progress (SIGTERM again to force)\n"
+        "interrupted by SIGTERM; every component's destroy() ran\n"
+    )
     assert "recorded as run r" in stdout
     rows = (tmp_path / "out.csv").read_text().splitlines()
     assert rows[0] == "n" and len(rows) > 100  # the writer's destroy() flushed its rows
@@ -125,27 +130,31 @@ def test_sigterm_ends_the_run_like_ctrl_c_and_exits_143(tmp_path: Path) -> None:
 
 
 def test_first_ctrl_c_stops_at_the_end_of_a_blocking_step(tmp_path: Path) -> None:
-    child = start(tmp_path, "Blocker", 1.0)
-    wait_for(tmp_path / "marker", child)
+    child, ready = start(tmp_path, "Blocker", 1.0)
+    wait_ready(ready, child)
     child.send_signal(signal.SIGINT)
-    stdout, stderr = finish(child)
+    stdout, stderr = finish(child, ready)
     assert child.returncode == 130, stderr
-    assert stderr == "interrupted by SIGINT; every component's destroy() ran\n"
+    assert stderr == (
+        "SIGINT: stopping after the steps in progress (SIGINT again to force)\n"
+        "interrupted by SIGINT; every component's destroy() ran\n"
+    )
     assert (tmp_path / "destroyed").read_text() == str(child.pid)
     assert (tmp_path / "out.csv").read_text() == "n\n1\n"  # the blocking step ended, its value was written
     assert recorded(tmp_path)[:2] == ("failed", "interrupted by SIGINT; the run stopped after the steps in progress")
 
 
 def test_second_ctrl_c_forces_without_warnings(tmp_path: Path) -> None:
-    child = start(tmp_path, "Blocker", 120.0)
-    wait_for(tmp_path / "marker", child)
+    child, ready = start(tmp_path, "Blocker", 120.0)
+    wait_ready(ready, child)
     child.send_signal(signal.SIGINT)
-    started = time.monotonic()
-    while time.monotonic() - started < 0.2 and child.poll() is None:
-        time.sleep(0.01)  # give the first signal time to be handled before the second
-    child.send_signal(signal.SIGINT)
-    stdout, stderr = finish(child)
+    first = wait_stderr_line(child, "SIGINT: stopping after the steps in progress (SIGINT again to force)")
+    child.send_signal(signal.SIGINT)  # the first was taken: this one forces
+    stdout, stderr = finish(child, ready)
     assert child.returncode == 130, stderr
-    assert stderr == "interrupted by SIGINT; every component's destroy() ran\n"
+    assert first + stderr == (
+        "SIGINT: stopping after the steps in progress (SIGINT again to force)\n"
+        "interrupted by SIGINT; every component's destroy() ran\n"
+    )
     assert (tmp_path / "destroyed").read_text() == str(child.pid)
     assert recorded(tmp_path)[0] == "failed"
