@@ -1,7 +1,8 @@
 """``tapeflow runs`` and ``tapeflow query``: the event log from the command line.
 
-``register(app)`` adds both commands to the ``tapeflow`` Typer app; ``recorder_for_cli``
-makes the Recorder ``tapeflow run`` attaches. User errors print one line and exit 2.
+``register(app)`` adds both commands to the ``tapeflow`` Typer app; ``recorded_line`` is the
+run summary's line naming the run and its log (the Recorder itself comes from
+``tapeflow.recording.tap_for``). User errors print one line and exit 2.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tapeflow.engine.errors import UserError
 if TYPE_CHECKING:
     from tapeflow.recorder import Recorder
 
-__all__ = ["recorded_line", "recorder_for_cli", "register"]
+__all__ = ["recorded_line", "register"]
 
 EXIT_USER = 2
 
@@ -30,13 +31,6 @@ LogOption = Annotated[
     Path | None,
     typer.Option("--log", help="The log file (default: $TAPEFLOW_LOG, else ./tapeflow.duckdb).", show_default=False, readable=False),
 ]
-
-
-def recorder_for_cli(log: Path | None, command: list[str]) -> Recorder:
-    """The Recorder for ``tapeflow run``: ``log`` or the default log, the command line kept."""
-    from tapeflow.recorder import Recorder
-
-    return Recorder(log, command=command)
 
 
 def recorded_line(recorder: Recorder) -> str:

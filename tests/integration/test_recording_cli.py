@@ -10,7 +10,8 @@ import typer
 from typer.testing import CliRunner
 
 from tapeflow import IO, AsyncioConnector, Component, ConnectorSpec, LocalProcess
-from tapeflow.logcmd import recorder_for_cli, register
+from tapeflow.logcmd import register
+from tapeflow.recording import tap_for
 from tapeflow.recorder import open_log
 
 app = typer.Typer()
@@ -45,7 +46,7 @@ runner = CliRunner()
 @pytest.fixture
 async def recorded(tmp_path: Path) -> tuple[Path, str]:
     path = tmp_path / "log.duckdb"
-    recorder = recorder_for_cli(path, ["tapeflow", "run", "model.yaml"])
+    recorder = tap_for(record=True, log=path, command=["tapeflow", "run", "model.yaml"])
     process = LocalProcess([Source(name="src"), Collect(name="sink")],
                            [AsyncioConnector(ConnectorSpec(source="src.x", target="sink.x"))], name="tiny", tap=recorder)
     async with process:
@@ -94,7 +95,7 @@ async def test_runs_prints_a_model_name_as_written(tmp_path: Path) -> None:
     path = tmp_path / "log.duckdb"
     for name in ("[/]", "[red]x[/]"):
         process = LocalProcess([Source(name="src"), Collect(name="sink")],
-                               [AsyncioConnector(ConnectorSpec(source="src.x", target="sink.x"))], name=name, tap=recorder_for_cli(path, ["t"]))
+                               [AsyncioConnector(ConnectorSpec(source="src.x", target="sink.x"))], name=name, tap=tap_for(record=True, log=path, command=["t"]))
         async with process:
             await process.run()
     result = runner.invoke(app, ["runs", "--log", str(path)])
