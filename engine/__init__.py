@@ -4,7 +4,7 @@ Knows nothing of DuckDB, Ray or ZeroMQ at import time.
 """
 
 from .component import Component, ComponentArgsDict
-from .connector import AsyncioConnector, Connector, ConnectorSpec
+from .connector import AsyncioConnector, Connector, ConnectorSpec, RayConnector, ZMQConnector
 from .errors import (
     ComponentError,
     ConfigError,
@@ -19,6 +19,7 @@ from .errors import (
 )
 from .io import IO
 from .process import LocalProcess, Process
+from .ray_process import RayProcess
 from .resources import Resource
 
 __all__ = [
@@ -37,8 +38,11 @@ __all__ = [
     "OutputNotSetError",
     "ProcessError",
     "Process",
+    "RayConnector",
+    "RayProcess",
     "Resource",
     "ResourceError",
     "TapeflowError",
     "UserError",
+    "ZMQConnector",
 ]

@@ -69,22 +69,21 @@ _ALIASES: dict[str, str] = {
     "plugboard.library.FileWriter": "tapeflow.engine.library.FileWriter",
     "plugboard.library.file_io.FileReader": "tapeflow.engine.library.FileReader",
     "plugboard.library.file_io.FileWriter": "tapeflow.engine.library.FileWriter",
-    "plugboard.process.RayProcess": "tapeflow.RayProcess",
-    "plugboard.process.ray_process.RayProcess": "tapeflow.RayProcess",
-    "plugboard.connector.RayConnector": "tapeflow.RayConnector",
-    "plugboard.connector.ray_connector.RayConnector": "tapeflow.RayConnector",
-    "plugboard.connector.ZMQConnector": "tapeflow.ZMQConnector",
-    "plugboard.connector.zmq_connector.ZMQConnector": "tapeflow.ZMQConnector",
+    "tapeflow.RayProcess": "tapeflow.engine.ray_process.RayProcess",
+    "tapeflow.RayConnector": "tapeflow.engine.connector.RayConnector",
+    "tapeflow.ZMQConnector": "tapeflow.engine.connector.ZMQConnector",
+    "plugboard.process.RayProcess": "tapeflow.engine.ray_process.RayProcess",
+    "plugboard.process.ray_process.RayProcess": "tapeflow.engine.ray_process.RayProcess",
+    "plugboard.connector.RayConnector": "tapeflow.engine.connector.RayConnector",
+    "plugboard.connector.ray_connector.RayConnector": "tapeflow.engine.connector.RayConnector",
+    "plugboard.connector.ZMQConnector": "tapeflow.engine.connector.ZMQConnector",
+    "plugboard.connector.zmq_connector.ZMQConnector": "tapeflow.engine.connector.ZMQConnector",
 }
 
 # Types that tapeflow will have but does not yet: these get a plain "not available" line
 # instead of an import error. Checked only after resolution fails, so that once a module
 # exports one of them it simply starts to work.
-_NOT_BUILT: dict[str, str] = {
-    "tapeflow.RayProcess": "Ray",
-    "tapeflow.RayConnector": "Ray",
-    "tapeflow.ZMQConnector": "ZeroMQ",
-}
+_NOT_BUILT: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,24 +127,47 @@ class _Report:
             raise ConfigError([f"{name}:{line}:{col}: {text}" for line, col, _, text in sorted(self.found)])
 
 
-def load_process(path: str | os.PathLike[str]) -> Process:
+# ``tapeflow run --process NAME --connector NAME``: the short names and the types they mean.
+PROCESS_CHOICES: dict[str, str] = {"local": "tapeflow.LocalProcess", "ray": "tapeflow.RayProcess"}
+CONNECTOR_CHOICES: dict[str, str] = {
+    "asyncio": "tapeflow.AsyncioConnector",
+    "ray": "tapeflow.RayConnector",
+    "zmq": "tapeflow.ZMQConnector",
+}
+# The connector a model gets when it is moved to Ray without naming one: ZeroMQ, the fastest
+# channel between actors, on one machine or across a cluster.
+_RAY_DEFAULT_CONNECTOR = "tapeflow.ZMQConnector"
+_IN_PROCESS_ONLY = {DEFAULT_CONNECTOR, "tapeflow.AsyncioConnector", "plugboard.connector.AsyncioConnector",
+                    "plugboard.connector.asyncio_connector.AsyncioConnector"}
+
+
+def load_process(
+    path: str | os.PathLike[str], *, process: str | None = None, connector: str | None = None
+) -> Process:
     """Build the process a model file describes, without running anything.
+
+    ``process`` (``"local"``, ``"ray"``) and ``connector`` (``"asyncio"``, ``"ray"``,
+    ``"zmq"``) override the file's ``process.type`` and ``connector_builder.type``. Moved to
+    Ray without a connector named, a model whose connectors are in-process gets ZeroMQ.
 
     Raises ``ConfigError`` listing every problem in the file. The returned process's
     ``config`` is the model as plain data, so a recorder can store it as written.
     """
+    for given, choices, flag in ((process, PROCESS_CHOICES, "--process"), (connector, CONNECTOR_CHOICES, "--connector")):
+        if given is not None and given not in choices:
+            raise ConfigError([f"{flag} {given!r} is not a choice; use one of {', '.join(choices)}"])
     with gc_paused():
         source = _read(path)
         # Copied before any constructor runs, so that one that changes its args in place
         # leaves the model as written.
         config = _copy_plain(source.data, {})
-        process = _build(source, Path(path))
-        process.config = config
+        built = _build(source, Path(path), process, connector)
+        built.config = config
         # The node tree is garbage now. Dropped here, reference counting frees it; kept until
         # the collector is back on, the collector's first pass would walk all of it once more
         # (0.13 s of the 10,000-component chain's check).
         del source
-    return process
+    return built
 
 
 def check_model(path: str | os.PathLike[str]) -> Process:
@@ -193,7 +215,7 @@ def _read(path: str | os.PathLike[str]) -> YamlSource:
         raise ConfigError(error.lines) from None
 
 
-def _build(source: YamlSource, path: Path) -> Process:
+def _build(source: YamlSource, path: Path, process_choice: str | None = None, connector_choice: str | None = None) -> Process:
     report = _Report(source)
     for line, column, message in source.duplicate_keys:
         report.add_at(line, column, message)
@@ -203,6 +225,12 @@ def _build(source: YamlSource, path: Path) -> Process:
     assert section is not None
     rootkey, body = section
     spec = validate_section(body, rootkey, report.add)
+    if process_choice is not None:
+        spec.process_type = PROCESS_CHOICES[process_choice]
+        if connector_choice is None and process_choice == "ray" and spec.connector_type in _IN_PROCESS_ONLY:
+            spec.connector_type = _RAY_DEFAULT_CONNECTOR
+    if connector_choice is not None:
+        spec.connector_type = CONNECTOR_CHOICES[connector_choice]
 
     at_args: tuple[str | int, ...] = (rootkey, "process", "args")
     with _model_folder_first(path.resolve().parent):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-__all__ = ["AsyncioConnector", "Connector", "ConnectorSpec", "PortRef"]
+__all__ = ["AsyncioConnector", "Connector", "ConnectorSpec", "PortRef", "RayConnector", "ZMQConnector"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +68,17 @@ class AsyncioConnector(Connector):
     """An in-process channel on the event loop: the fastest choice when one process suffices."""
 
     kind = "asyncio"
+
+
+class RayConnector(Connector):
+    """A channel between Ray actors over Ray actor calls, batched: works across the nodes of
+    a Ray cluster (``RayProcess``)."""
+
+    kind = "ray"
+
+
+class ZMQConnector(Connector):
+    """A channel between processes over ZeroMQ sockets, batched: the fast path between Ray
+    actors, on one machine or across the nodes of a cluster (``RayProcess``)."""
+
+    kind = "zmq"

@@ -139,6 +139,24 @@ class Process:
         failed run in the log. On such a failure every component initialised so far is
         destroyed before the error is raised.
         """
+        await self._open_run()
+        for component in self.components.values():
+            self._initialised.append(component)
+            try:
+                await component.init()
+            except BaseException as raised:
+                error = raised if isinstance(raised, TapeflowError) else _component_error(component, None, "init", raised)
+                if error is not raised:
+                    error.__cause__ = raised
+                await self._fail_before_run(error)
+                if error is raised:
+                    raise
+                raise error from raised
+        self.status = "initialised"
+
+    async def _open_run(self) -> None:
+        """The start of every run, whatever the process kind: reset, decide the recording,
+        open the record."""
         if self._pending:
             raise ProcessError(f"process {self.name!r}: init() was called twice for one run; call run() (or destroy()) first")
         self._initialised = []
@@ -156,19 +174,6 @@ class Process:
         if tap is not None:
             tap.run_started(self.run_info())
         self._pending = True
-        for component in self.components.values():
-            self._initialised.append(component)
-            try:
-                await component.init()
-            except BaseException as raised:
-                error = raised if isinstance(raised, TapeflowError) else _component_error(component, None, "init", raised)
-                if error is not raised:
-                    error.__cause__ = raised
-                await self._fail_before_run(error)
-                if error is raised:
-                    raise
-                raise error from raised
-        self.status = "initialised"
 
     async def _fail_before_run(self, error: BaseException) -> None:
         """A run that ends before its first step: destroy what was initialised, end the record."""

@@ -23,10 +23,13 @@ from .engine import (
     OutputNotSetError,
     ProcessError,
     Process,
+    RayConnector,
+    RayProcess,
     Resource,
     ResourceError,
     TapeflowError,
     UserError,
+    ZMQConnector,
 )
 
 def _record_by_default(process: Process) -> object:
@@ -59,9 +62,12 @@ __all__ = [
     "OutputNotSetError",
     "ProcessError",
     "Process",
+    "RayConnector",
+    "RayProcess",
     "Resource",
     "ResourceError",
     "TapeflowError",
     "UserError",
+    "ZMQConnector",
     "__version__",
 ]

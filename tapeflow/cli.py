@@ -65,6 +65,8 @@ def run_model(
     tap_factory: TapFactory | None = None,
     show_progress: bool = False,
     console: Console | None = None,
+    process_choice: str | None = None,
+    connector_choice: str | None = None,
 ) -> RunResult:
     """Load a model file, run it to the end on a fresh event loop, and return its summary.
 
@@ -79,7 +81,7 @@ def run_model(
     """
     from tapeflow.engine.config import load_process
 
-    process = load_process(path)
+    process = load_process(path, process=process_choice, connector=connector_choice)
     if tap_factory is not None:
         process.tap = tap_factory(process)
     started = time.perf_counter()
@@ -217,6 +219,23 @@ def run(
         # readable=False: tapeflow checks the path itself, with one line saying what to do.
         typer.Option("--log", help="The event log (default: $TAPEFLOW_LOG, else ./tapeflow.duckdb).", show_default=False, readable=False),
     ] = None,
+    process: Annotated[
+        str | None,
+        typer.Option(
+            "--process",
+            help="Run on this process instead of the model's: local or ray (Ray: every component in an actor of its own).",
+            show_default=False,
+        ),
+    ] = None,
+    connector: Annotated[
+        str | None,
+        typer.Option(
+            "--connector",
+            help="Carry messages over this channel instead of the model's: asyncio, ray or zmq "
+            "(with --process ray, in-process connectors become zmq unless this says otherwise).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a model to the end; show live progress on a terminal and a summary at the end."""
     from rich.console import Console
@@ -239,7 +258,14 @@ def run(
                 console.print(recorded_line(recorder), markup=False, soft_wrap=True)
 
     try:
-        result = run_model(model, tap_factory=choose, show_progress=sys.stdout.isatty(), console=console)
+        result = run_model(
+            model,
+            tap_factory=choose,
+            show_progress=sys.stdout.isatty(),
+            console=console,
+            process_choice=process,
+            connector_choice=connector,
+        )
     except Interrupted as stopped:
         say_where()
         print(f"interrupted by {stopped.signal_name}; every component's destroy() ran", file=sys.stderr)

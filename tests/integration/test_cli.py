@@ -98,8 +98,6 @@ def test_validate_reports_every_problem_and_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.splitlines() == [
-        "model.yaml:3:11: process type 'plugboard.process.RayProcess' is not available in this tapeflow version "
-        "(Ray support is not built yet); use 'tapeflow.LocalProcess'",
         "model.yaml:6:16: component 'scale': unknown type 'cfg_parts.Scalar'; did you mean 'cfg_parts.Scaler'?",
     ]
 

@@ -217,10 +217,6 @@ def test_every_problem_at_once(tmp_path: Path) -> None:
         """,
     )
     assert errors_of(path) == [
-        "3:11: process type 'plugboard.process.RayProcess' is not available in this tapeflow version "
-        "(Ray support is not built yet); use 'tapeflow.LocalProcess'",
-        "4:31: connector_builder type 'plugboard.connector.ZMQConnector' is not available in this tapeflow "
-        "version (ZeroMQ support is not built yet); use 'tapeflow.AsyncioConnector'",
         "7:15: component 'scale': unknown type 'cfg_parts.Scalar'; did you mean 'cfg_parts.Scaler'?",
         "10:26: component 's2': unexpected argument 'factr' for cfg_parts.Scaler; did you mean 'factor'? "
         "arguments are: 'factor', 'name', 'initial_values', 'parameters', 'resources'",
@@ -241,16 +237,39 @@ def test_every_problem_at_once(tmp_path: Path) -> None:
     ]
 
 
-def test_not_available_short_names(tmp_path: Path) -> None:
-    text = PIPELINE.replace(
-        "  process:\n", "  process:\n    type: tapeflow.RayProcess\n    connector_builder: {type: tapeflow.RayConnector}\n"
-    )
+def test_ray_short_and_plugboard_names_load(tmp_path: Path) -> None:
+    from tapeflow import RayProcess, ZMQConnector
+    from tapeflow.engine.config import load_process
+
+    for process_type, connector_type in [
+        ("tapeflow.RayProcess", "tapeflow.RayConnector"),
+        ("plugboard.process.RayProcess", "plugboard.connector.ZMQConnector"),
+    ]:
+        text = PIPELINE.replace(
+            "  process:\n", f"  process:\n    type: {process_type}\n    connector_builder: {{type: {connector_type}}}\n"
+        )
+        process = load_process(write_model(tmp_path, text))
+        assert isinstance(process, RayProcess)
+        assert {c.kind for c in process.connectors} == {connector_type.rpartition(".")[2][:-9].lower()}
+    process = load_process(write_model(tmp_path, PIPELINE), process="ray")
+    assert isinstance(process, RayProcess) and all(isinstance(c, ZMQConnector) for c in process.connectors)
+
+
+def test_an_asyncio_connector_on_ray_is_one_line_before_anything_starts(tmp_path: Path) -> None:
+    text = PIPELINE.replace("  process:\n", "  process:\n    type: plugboard.process.RayProcess\n")
     assert errors_of(write_model(tmp_path, text)) == [
-        "3:11: process type 'tapeflow.RayProcess' is not available in this tapeflow version "
-        "(Ray support is not built yet); use 'tapeflow.LocalProcess'",
-        "4:31: connector_builder type 'tapeflow.RayConnector' is not available in this tapeflow version "
-        "(Ray support is not built yet); use 'tapeflow.AsyncioConnector'",
+        "3:5: process 'pipeline': RayProcess runs each component in its own actor, and AsyncioConnector cannot "
+        "cross between actors ('src.x -> scale.a'; 'scale.out -> sink.value'); use RayConnector or ZMQConnector, "
+        "or run the model on LocalProcess"
     ]
+
+
+def test_a_process_choice_that_is_not_one(tmp_path: Path) -> None:
+    from tapeflow.engine.config import load_process
+
+    with pytest.raises(ConfigError) as raised:
+        load_process(write_model(tmp_path, PIPELINE), process="dask")
+    assert str(raised.value) == "--process 'dask' is not a choice; use one of local, ray"
 
 
 def test_wrong_kind_for_process_and_connector_slots(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ def test_public_api_is_pinned() -> None:
     assert sorted(tapeflow.__all__) == sorted([
         "IO", "AsyncioConnector", "Component", "ComponentArgsDict", "ComponentError", "ConfigError",
         "Connector", "ConnectorSpec", "Interrupted", "LocalProcess", "ModelError", "NotAvailableError",
-        "OutputNotSetError", "Process", "ProcessError", "Resource", "ResourceError", "TapeflowError", "UserError",
-        "__version__",
+        "OutputNotSetError", "Process", "ProcessError", "RayConnector", "RayProcess", "Resource", "ResourceError", "TapeflowError", "UserError",
+        "ZMQConnector", "__version__",
     ])
 
 

@@ -1,0 +1,566 @@
+"""``RayProcess``: every component in a Ray actor of its own, on one machine or a cluster.
+
+Each actor runs the same component loop as ``LocalProcess`` (``stepping.py``), on the actor's
+own event loop; only the channel underneath differs (``remote.py``): an actor's inputs are
+Inboxes fed by Intakes, its outputs are Outboxes whose batches a transport carries, over Ray
+actor calls (``RayConnector``) or ZeroMQ sockets (``ZMQConnector``). A connector between two
+components of one process that is neither (``AsyncioConnector``) cannot cross an actor
+boundary and is refused before anything starts.
+
+Recording: a recorded run's actors each write their steps into a collector beside their
+event loop (``tapeflow.recorder.collector``); the driver pulls the drained parts every
+``PULL_S`` seconds and hands them to the one recorder, the only writer of the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import socket
+import sys
+import time
+import traceback
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .channel import DEFAULT_CAPACITY, Inbox
+from .component import Component
+from .connector import Connector
+from .errors import ComponentError, ProcessError, TapeflowError
+from .process import Process, _component_error, _status_of
+from .remote import Intake, Outbox
+from .stepping import InputFeed, OutputFeed, StepCounter, run_plain, run_stamped
+from .tap import DEFAULT_TAP, Tap
+
+__all__ = ["RayProcess"]
+
+# How often the driver pulls recorded parts from the actors while the run goes on.
+PULL_S = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class OutputLink:
+    """One connector leaving an actor: where its batches go and how."""
+
+    port: str
+    channel: int
+    kind: str  # "ray" or "zmq"
+    fan_in: bool
+    target: Any  # the receiving actor's handle (ray) or its ZeroMQ endpoint (zmq)
+
+
+@dataclass(slots=True)
+class ActorPlan:
+    """What an actor needs to know about its place in the model (picklable)."""
+
+    component_id: int
+    # per input port: the channel ids that feed it, and their kinds
+    inputs: dict[str, list[tuple[int, str]]]
+    capacity: int
+    recorded: bool
+    collector_spec: Any = None
+    zmq_host: str = "127.0.0.1"
+    outputs: list[OutputLink] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class StepFailure:
+    """A component's failure, as an actor reports it: picklable whatever the error was."""
+
+    phase: str  # "init", "step", "start", "destroy"
+    step: int | None
+    error_type: str
+    message: str
+    traceback: str
+    original: bytes | None  # the pickled exception, when it pickles
+
+    @classmethod
+    def of(cls, phase: str, step: int | None, error: BaseException) -> StepFailure:
+        try:
+            original: bytes | None = pickle.dumps(error)
+        except Exception:
+            original = None
+        return cls(
+            phase, step, type(error).__name__, str(error), "".join(traceback.format_exception(error)), original
+        )
+
+    def exception(self) -> BaseException:
+        if self.original is not None:
+            try:
+                error = pickle.loads(self.original)
+                if isinstance(error, BaseException):
+                    return error
+            except Exception:
+                pass
+        return RuntimeError(f"{self.error_type}: {self.message}")
+
+
+class ComponentActor:
+    """The body of one component's Ray actor (made a Ray actor class by ``_actor_class``)."""
+
+    def __init__(self, payload: bytes, paths: list[str], cwd: str) -> None:
+        # The model's own modules must import here as in the driver, wherever it was started.
+        for path in reversed(paths):
+            if path not in sys.path:
+                sys.path.insert(0, path)
+        if os.path.isdir(cwd):
+            os.chdir(cwd)
+        from ray import cloudpickle  # Ray's own copy
+
+        self.component: Component = cloudpickle.loads(payload)
+        self.counter = StepCounter()
+        self.plan: ActorPlan | None = None
+        self.inboxes: dict[str, Inbox] = {}
+        self.intakes: dict[int, Intake] = {}
+        self.outboxes: list[Outbox] = []
+        self.parts: list[Any] = []
+        self.collector: Any = None
+        self.zmq_receiver: Any = None
+        self.zmq_senders: dict[str, Any] = {}
+        self.task: asyncio.Task[None] | None = None
+        self.initialised = False
+
+    # --- set-up ------------------------------------------------------------------------------
+    async def where(self) -> dict[str, Any]:
+        import ray
+
+        return {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "time_ns": time.time_ns(),
+        }
+
+    async def plan_inputs(self, plan: ActorPlan) -> str | None:
+        """Make the inboxes and intakes; bind ZeroMQ if an input needs it (its endpoint)."""
+        self.plan = plan
+        endpoint = None
+        for port, channels in plan.inputs.items():
+            inbox = self.inboxes[port] = Inbox(plan.capacity)
+            for channel, kind in channels:
+                self.intakes[channel] = Intake(inbox)
+        if any(kind == "zmq" for channels in plan.inputs.values() for _, kind in channels):
+            from .zmq_channel import ZmqReceiver
+
+            self.zmq_receiver = ZmqReceiver(host=plan.zmq_host)
+            for port, channels in plan.inputs.items():
+                for channel, kind in channels:
+                    if kind == "zmq":
+                        self.zmq_receiver.add_intake(channel, self.intakes[channel])
+            endpoint = str(self.zmq_receiver.endpoint)
+        return endpoint
+
+    async def plan_outputs(self, links: list[OutputLink]) -> None:
+        assert self.plan is not None
+        self.plan.outputs = links
+        for link in links:
+            if link.kind == "ray":
+                outbox = Outbox(link.channel, self.plan.capacity, _RayShip(link.target), fan_in=link.fan_in)
+            else:
+                from .zmq_channel import ZmqSender
+
+                sender = self.zmq_senders.get(link.target)
+                if sender is None:
+                    sender = self.zmq_senders[link.target] = ZmqSender(link.target)
+                outbox = Outbox(link.channel, self.plan.capacity, sender.ship, fan_in=link.fan_in)
+            self.outboxes.append(outbox)
+
+    async def init(self) -> StepFailure | None:
+        try:
+            await self.component.init()
+        except BaseException as error:
+            return StepFailure.of("init", None, error)
+        self.initialised = True
+        return None
+
+    # --- the transport's entry (RayConnector) --------------------------------------------------
+    async def push(self, channel: int, seq: int, items: list[Any], close: bool) -> bool:
+        return await self.intakes[channel].deliver(seq, items, close)
+
+    # --- the run ---------------------------------------------------------------------------------
+    async def run(self, offset_ns: int) -> dict[str, Any]:
+        """Run the component loop to its end; report how it ended (never raises)."""
+        plan = self.plan
+        assert plan is not None
+        component = self.component
+        component.io.closed = False
+        inputs: list[InputFeed] = [
+            (port, deque(component.initial_values.get(port, ())), self.inboxes[port] if plan.inputs.get(port) else None)
+            for port in component.io.inputs
+        ]
+        by_port: dict[str, list[tuple[Any, int]]] = {}
+        for link, outbox in zip(plan.outputs, self.outboxes):
+            by_port.setdefault(link.port, []).append((outbox, link.channel))
+        outputs: list[OutputFeed] = [(port, by_port.get(port, [])) for port in component.io.outputs]
+        self._stop_when_orphaned()
+        if plan.recorded:
+            from ..recorder.collector import Collector
+
+            self.collector = Collector(plan.collector_spec, on_parts=self._keep_parts)
+            body = run_stamped(component, plan.component_id, inputs, outputs, self.counter, self.collector, offset_ns)
+        else:
+            body = run_plain(component, inputs, outputs, self.counter)
+        self.task = asyncio.current_task()
+        failure: StepFailure | None = None
+        status = "completed"
+        try:
+            await body
+        except asyncio.CancelledError:
+            status = "cancelled"
+        except BaseException as error:
+            index = self.counter.steps - 1
+            failure = StepFailure.of("step" if index >= 0 else "start", index if index >= 0 else None, error)
+            status = "failed"
+        finally:
+            self.task = None
+            for inbox in self.inboxes.values():
+                inbox.detach()
+            for outbox in self.outboxes:
+                outbox.close_sender()
+            for outbox in self.outboxes:
+                outbox.flush()
+        return {"status": status, "steps": self.counter.steps, "failure": failure}
+
+    def _stop_when_orphaned(self) -> None:
+        """Once every outgoing channel has lost its receiver, end after the current step: a
+        source would otherwise run forever."""
+        if not self.outboxes:
+            return
+        live = [len(self.outboxes)]
+        io = self.component.io
+
+        def lost_one() -> None:
+            live[0] -= 1
+            if live[0] == 0:
+                io.closed = True
+
+        for outbox in self.outboxes:
+            outbox.on_detach.append(lost_one)
+
+    def _keep_parts(self, parts: list[Any], final: bool) -> None:
+        self.parts.extend(parts)
+
+    async def halt(self) -> None:
+        """Stop after the step in progress (a signal, another component failed)."""
+        self.counter.halted = True
+        task = self.task
+        if task is not None:
+            task.cancel()
+
+    async def drain(self, final: bool = False) -> list[Any]:
+        """The recorded parts so far (pulled by the driver)."""
+        if self.collector is not None:
+            self.collector.flush(final=final)
+        parts, self.parts = self.parts, []
+        return parts
+
+    async def destroy(self) -> StepFailure | None:
+        failure = None
+        if self.initialised:
+            self.initialised = False
+            try:
+                await self.component.destroy()
+            except BaseException as error:
+                failure = StepFailure.of("destroy", None, error)
+        if self.zmq_receiver is not None:
+            self.zmq_receiver.close()
+        for sender in self.zmq_senders.values():
+            sender.close()
+        return failure
+
+
+class _RayShip:
+    """``ship`` for a ``RayConnector``: one actor call per batch; its result is the ack."""
+
+    __slots__ = ("target",)
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+
+    def __call__(self, outbox: Outbox, seq: int, items: list[Any], close: bool) -> None:
+        ref = self.target.push.remote(outbox.channel, seq, items, close)
+        future = asyncio.ensure_future(_ack(ref))
+        count = len(items)
+
+        def done(f: asyncio.Future[bool]) -> None:
+            if f.cancelled():
+                return
+            error = f.exception()
+            if error is not None:
+                outbox.failed(error)
+            else:
+                outbox.acked(count, f.result())
+
+        future.add_done_callback(done)
+
+
+async def _ack(ref: Any) -> bool:
+    result: bool = await ref
+    return result
+
+
+_ACTOR_CLASS: list[Any] = []
+
+
+def _actor_class() -> Any:
+    if not _ACTOR_CLASS:
+        import ray
+
+        _ACTOR_CLASS.append(ray.remote(ComponentActor))
+    return _ACTOR_CLASS[0]
+
+
+class RayProcess(Process):
+    """Runs every component in its own Ray actor, with the component's ``resources``.
+
+    Ray starts by itself on this machine (loopback only, no dashboard) unless it is already
+    running in this Python process, or ``address`` (or ``$RAY_ADDRESS``) names a cluster.
+    """
+
+    kind: ClassVar[str] = "ray"
+
+    def __init__(
+        self,
+        components: Iterable[Component],
+        connectors: Iterable[Connector] = (),
+        *,
+        name: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        tap: Tap | None = DEFAULT_TAP,
+        capacity: int = DEFAULT_CAPACITY,
+        address: str | None = None,
+    ) -> None:
+        super().__init__(components, connectors, name=name, parameters=parameters, tap=tap, capacity=capacity)
+        self.address = address
+        refused = [c for c in self.connectors if c.kind not in ("ray", "zmq")]
+        if refused:
+            lines = "; ".join(repr(c.spec.label) for c in refused)
+            raise ProcessError(
+                f"process {self.name!r}: RayProcess runs each component in its own actor, and "
+                f"{type(refused[0]).__name__} cannot cross between actors ({lines}); use RayConnector "
+                "or ZMQConnector, or run the model on LocalProcess"
+            )
+        self._actors: dict[str, Any] = {}
+        self._placements: dict[str, dict[str, Any]] = {}
+
+    async def init(self) -> None:
+        from .ray_cluster import check_placement, cluster_nodes, ensure_ray
+
+        await self._open_run()
+        try:
+            ensure_ray(self.address)
+            names = list(self.components)
+            options = {n: self.components[n].resources.to_ray_options() for n in names}
+            check_placement([(n, options[n]) for n in names], cluster_nodes())
+            await self._start_actors(names, options)
+        except BaseException as error:
+            await self._fail_before_run(error)
+            raise
+        failures = await asyncio.gather(*(actor.init.remote() for actor in self._actors.values()))
+        for name, failure in zip(self._actors, failures):
+            if failure is not None:
+                error = self._failure_error(name, failure)
+                await self._fail_before_run(error)
+                raise error
+        self.status = "initialised"
+
+    async def _start_actors(self, names: list[str], options: dict[str, dict[str, Any]]) -> None:
+        from ray import cloudpickle
+
+        actor_class = _actor_class()
+        paths = [p for p in sys.path if p and os.path.isdir(p)]
+        cwd = os.getcwd()
+        if "" in sys.path or cwd not in paths:
+            paths.insert(0, cwd)
+        tap = self.run_tap
+        spec = tap.collector_spec() if tap is not None and hasattr(tap, "collector_spec") else None
+        recorded = spec is not None
+        ids = {n: i for i, n in enumerate(names)}
+        for name in names:
+            component = self.components[name]
+            self._actors[name] = actor_class.options(**options[name]).remote(cloudpickle.dumps(component), paths, cwd)
+        # Where each actor landed, and its clock against ours (for cross-node runs).
+        t0 = time.time_ns()
+        wheres = await asyncio.gather(*(a.where.remote() for a in self._actors.values()))
+        t1 = time.time_ns()
+        for name, where in zip(names, wheres):
+            self._placements[name] = where
+        edges = self._wiring.edges
+        fan_in: dict[tuple[str, str], int] = {}
+        for edge in edges:
+            key = (edge.target.component, edge.target.port)
+            fan_in[key] = fan_in.get(key, 0) + 1
+        plans = {}
+        for name in names:
+            inputs: dict[str, list[tuple[int, str]]] = {port: [] for port in self.components[name].io.inputs}
+            for edge in edges:
+                if edge.target.component == name:
+                    inputs[edge.target.port].append((edge.index, edge.connector.kind))
+            plans[name] = ActorPlan(ids[name], inputs, self.capacity, recorded, spec)
+        endpoints = await asyncio.gather(*(self._actors[n].plan_inputs.remote(plans[n]) for n in names))
+        endpoint_of = dict(zip(names, endpoints))
+        links: dict[str, list[OutputLink]] = {n: [] for n in names}
+        for edge in edges:
+            target_name = edge.target.component
+            kind = edge.connector.kind
+            target = self._actors[target_name] if kind == "ray" else endpoint_of[target_name]
+            links[edge.source.component].append(
+                OutputLink(edge.source.port, edge.index, kind, fan_in[(target_name, edge.target.port)] > 1, target)
+            )
+        await asyncio.gather(*(self._actors[n].plan_outputs.remote(links[n]) for n in names))
+        placed = getattr(tap, "placed", None)
+        if placed is not None:
+            for name, where in self._placements.items():
+                placed(ids[name], where["host"], where["pid"], where["node_id"], where["time_ns"] - (t0 + t1) // 2)
+
+    def _failure_error(self, name: str, failure: StepFailure) -> BaseException:
+        original = failure.exception()
+        if isinstance(original, TapeflowError):
+            return original
+        error = _component_error(self.components[name], failure.step, failure.phase, original)
+        error.__cause__ = original
+        where = self._placements.get(name, {})
+        error.add_note(
+            f"in the Ray actor of {name!r} (host {where.get('host', '?')}, pid {where.get('pid', '?')}):\n"
+            + failure.traceback.rstrip()
+        )
+        return error
+
+    async def run(self) -> None:
+        owns_lifecycle = not self._pending
+        if owns_lifecycle:
+            await self.init()
+        try:
+            await self._run_actors()
+        finally:
+            if owns_lifecycle:
+                await self.destroy()
+
+    async def _run_actors(self) -> None:
+        self._pending = False
+        tap = self.run_tap
+        accept = getattr(tap, "accept", None) if tap is not None else None
+        loop = asyncio.get_running_loop()
+        self._stop = stop = loop.create_future()
+        self._loop = loop
+        if self._interrupt is not None:
+            stop.set_exception(self._interrupt)
+        names = list(self._actors)
+        runs = {
+            asyncio.ensure_future(_ack(self._actors[n].run.remote(time.time_ns() - time.perf_counter_ns()))): n
+            for n in names
+        }
+        # Each actor's own clock offset is taken inside it (see Drained.offset_ns); the
+        # argument above is unused by actors on other hosts.
+        self.status = "running"
+        puller = asyncio.ensure_future(self._pull(accept)) if accept is not None else None
+        error: BaseException | None = None
+        pending = set(runs)
+        try:
+            while pending and error is None:
+                done, pending = await asyncio.wait(pending | {stop}, return_when=asyncio.FIRST_COMPLETED)
+                pending.discard(stop)
+                if stop in done:
+                    error = stop.exception()
+                    break
+                for finished in done:
+                    name = runs[finished]
+                    error = error or self._outcome(name, finished)
+        except BaseException as interrupt:
+            error = self._interrupt or interrupt
+        finally:
+            if error is not None:
+                await asyncio.gather(*(a.halt.remote() for a in self._live_actors()), return_exceptions=True)
+                if pending:
+                    await asyncio.wait(pending, timeout=10)
+            if puller is not None:
+                puller.cancel()
+                await asyncio.gather(puller, return_exceptions=True)
+                await self._pull_once(accept, final=True)
+            if not stop.done():
+                stop.cancel()
+            self._stop = self._loop = None
+            self._end_record(_status_of(error), error)
+        if error is not None:
+            raise error
+
+    def _outcome(self, name: str, finished: asyncio.Future[Any]) -> BaseException | None:
+        if finished.cancelled():
+            return asyncio.CancelledError()
+        raised = finished.exception()
+        if raised is not None:
+            return self._died(name, raised)
+        report = finished.result()
+        self.step_counts[name] = report["steps"]
+        if report["failure"] is not None:
+            return self._failure_error(name, report["failure"])
+        return None
+
+    def _died(self, name: str, raised: BaseException) -> BaseException:
+        where = self._placements.get(name, {})
+        error = ComponentError(
+            f"component {name!r} ({self.components[name].class_path}): its Ray actor died "
+            f"(host {where.get('host', '?')}, pid {where.get('pid', '?')}): {type(raised).__name__}; "
+            "the run stopped. Look for the actor's own output above (killed, out of memory?)",
+            component=name,
+            step=None,
+        )
+        error.__cause__ = raised
+        self._dead = getattr(self, "_dead", set()) | {name}
+        return error
+
+    def _live_actors(self) -> list[Any]:
+        dead = getattr(self, "_dead", set())
+        return [a for n, a in self._actors.items() if n not in dead]
+
+    async def _pull(self, accept: Any) -> None:
+        while True:
+            await asyncio.sleep(PULL_S)
+            await self._pull_once(accept, final=False)
+
+    async def _pull_once(self, accept: Any, *, final: bool) -> None:
+        names = [n for n in self._actors if n not in getattr(self, "_dead", set())]
+        results = await asyncio.gather(*(_ack(self._actors[n].drain.remote(final)) for n in names), return_exceptions=True)
+        for result in results:
+            if isinstance(result, list) and result:
+                accept(result)
+
+    async def destroy(self) -> None:
+        if self._destroyed:
+            return
+        self._destroyed = True
+        first_error: BaseException | None = None
+        live = self._live_actors()
+        names = [n for n in self._actors if self._actors[n] in live]
+        results = await asyncio.gather(*(_ack(self._actors[n].destroy.remote()) for n in names), return_exceptions=True)
+        for name, result in zip(names, results):
+            if isinstance(result, StepFailure) and first_error is None:
+                first_error = self._failure_error(name, result)
+        self._kill_actors()
+        if self._pending:
+            self._pending = False
+            ended_by = first_error or self._exit_error
+            self._end_record("completed" if ended_by is None else _status_of(ended_by), ended_by)
+        elif first_error is not None and self._ended:
+            teardown = getattr(self.run_tap, "teardown_failed", None)
+            if teardown is not None:
+                teardown(first_error)
+        if first_error is not None:
+            raise first_error
+
+    def _kill_actors(self) -> None:
+        if not self._actors:
+            return
+        import ray
+
+        for actor in self._actors.values():
+            try:
+                ray.kill(actor, no_restart=True)
+            except Exception:
+                pass
+        self._actors = {}
+        self._dead = set()
+
