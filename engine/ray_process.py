@@ -62,7 +62,9 @@ class ActorPlan:
     capacity: int
     recorded: bool
     collector_spec: Any = None
-    zmq_host: str = "127.0.0.1"
+    # Where an actor's ZeroMQ socket listens; None: the address Ray knows its node by, which
+    # is loopback for a Ray started by tapeflow, and the node's cluster address on a cluster.
+    zmq_host: str | None = None
     outputs: list[OutputLink] = field(default_factory=list)
 
 
@@ -101,16 +103,22 @@ class StepFailure:
 class ComponentActor:
     """The body of one component's Ray actor (made a Ray actor class by ``_actor_class``)."""
 
-    def __init__(self, payload: bytes, paths: list[str], cwd: str) -> None:
+    def __init__(self) -> None:
+        self.component: Component | None = None
+
+    async def load(self, payload: bytes, paths: list[str], cwd: str) -> dict[str, Any]:
+        """Take on a component (an actor is reused across runs: see ``_HostPool``); say where
+        this actor runs and what its clock reads."""
+        import ray
+        from ray import cloudpickle  # Ray's own copy
+
         # The model's own modules must import here as in the driver, wherever it was started.
         for path in reversed(paths):
             if path not in sys.path:
                 sys.path.insert(0, path)
         if os.path.isdir(cwd):
             os.chdir(cwd)
-        from ray import cloudpickle  # Ray's own copy
-
-        self.component: Component = cloudpickle.loads(payload)
+        self.component = cloudpickle.loads(payload)
         self.counter = StepCounter()
         self.plan: ActorPlan | None = None
         self.inboxes: dict[str, Inbox] = {}
@@ -122,11 +130,6 @@ class ComponentActor:
         self.zmq_senders: dict[str, Any] = {}
         self.task: asyncio.Task[None] | None = None
         self.initialised = False
-
-    # --- set-up ------------------------------------------------------------------------------
-    async def where(self) -> dict[str, Any]:
-        import ray
-
         return {
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -145,7 +148,9 @@ class ComponentActor:
         if any(kind == "zmq" for channels in plan.inputs.values() for _, kind in channels):
             from .zmq_channel import ZmqReceiver
 
-            self.zmq_receiver = ZmqReceiver(host=plan.zmq_host)
+            import ray
+
+            self.zmq_receiver = ZmqReceiver(host=plan.zmq_host or ray.util.get_node_ip_address())
             for port, channels in plan.inputs.items():
                 for channel, kind in channels:
                     if kind == "zmq":
@@ -169,6 +174,7 @@ class ComponentActor:
             self.outboxes.append(outbox)
 
     async def init(self) -> StepFailure | None:
+        assert self.component is not None
         try:
             await self.component.init()
         except BaseException as error:
@@ -184,8 +190,8 @@ class ComponentActor:
     async def run(self, offset_ns: int) -> dict[str, Any]:
         """Run the component loop to its end; report how it ended (never raises)."""
         plan = self.plan
-        assert plan is not None
         component = self.component
+        assert plan is not None and component is not None
         component.io.closed = False
         inputs: list[InputFeed] = [
             (port, deque(component.initial_values.get(port, ())), self.inboxes[port] if plan.inputs.get(port) else None)
@@ -227,7 +233,7 @@ class ComponentActor:
     def _stop_when_orphaned(self) -> None:
         """Once every outgoing channel has lost its receiver, end after the current step: a
         source would otherwise run forever."""
-        if not self.outboxes:
+        if not self.outboxes or self.component is None:
             return
         live = [len(self.outboxes)]
         io = self.component.io
@@ -259,7 +265,7 @@ class ComponentActor:
 
     async def destroy(self) -> StepFailure | None:
         failure = None
-        if self.initialised:
+        if self.initialised and self.component is not None:
             self.initialised = False
             try:
                 await self.component.destroy()
@@ -269,6 +275,9 @@ class ComponentActor:
             self.zmq_receiver.close()
         for sender in self.zmq_senders.values():
             sender.close()
+        self.zmq_receiver = None
+        self.zmq_senders = {}
+        self.component = None  # nothing of this run stays alive in a pooled actor
         return failure
 
 
@@ -300,6 +309,26 @@ class _RayShip:
 async def _ack(ref: Any) -> bool:
     result: bool = await ref
     return result
+
+
+def _import_roots(components: Iterable[Component]) -> list[str]:
+    """The folders a worker needs on ``sys.path`` to import each component's class by its
+    module name: a model file's own folder is on the driver's path only while the model is
+    loaded, and a worker starts wherever Ray started it."""
+    roots: list[str] = []
+    for component in components:
+        name = type(component).__module__
+        module = sys.modules.get(name)
+        file = getattr(module, "__file__", None)
+        if not file or name == "__main__":
+            continue  # __main__'s classes travel by value (cloudpickle)
+        folder = os.path.dirname(os.path.abspath(file))
+        depth = name.count(".") + (1 if os.path.basename(file) == "__init__.py" else 0)
+        for _ in range(depth):
+            folder = os.path.dirname(folder)
+        if folder not in roots:
+            roots.append(folder)
+    return roots
 
 
 _ACTOR_CLASS: list[Any] = []
@@ -344,6 +373,7 @@ class RayProcess(Process):
                 "or ZMQConnector, or run the model on LocalProcess"
             )
         self._actors: dict[str, Any] = {}
+        self._options: dict[str, dict[str, Any]] = {}
         self._placements: dict[str, dict[str, Any]] = {}
 
     async def init(self) -> None:
@@ -371,21 +401,30 @@ class RayProcess(Process):
         from ray import cloudpickle
 
         actor_class = _actor_class()
-        paths = [p for p in sys.path if p and os.path.isdir(p)]
         cwd = os.getcwd()
-        if "" in sys.path or cwd not in paths:
+        paths = _import_roots(self.components.values())
+        paths += [p for p in sys.path if p and os.path.isdir(p) and p not in paths]
+        if "" in sys.path and cwd not in paths:
             paths.insert(0, cwd)
         tap = self.run_tap
         spec = tap.collector_spec() if tap is not None and hasattr(tap, "collector_spec") else None
         recorded = spec is not None
         ids = {n: i for i, n in enumerate(names)}
+        payloads = {name: cloudpickle.dumps(self.components[name]) for name in names}
         for name in names:
-            component = self.components[name]
-            self._actors[name] = actor_class.options(**options[name]).remote(cloudpickle.dumps(component), paths, cwd)
+            self._actors[name] = _POOL.take(options[name]) or actor_class.options(**options[name]).remote()
         # Where each actor landed, and its clock against ours (for cross-node runs).
         t0 = time.time_ns()
-        wheres = await asyncio.gather(*(a.where.remote() for a in self._actors.values()))
+        loaded = await asyncio.gather(
+            *(_ack(self._actors[n].load.remote(payloads[n], paths, cwd)) for n in names), return_exceptions=True
+        )
+        for i, name in enumerate(names):
+            if isinstance(loaded[i], BaseException):  # a pooled actor that has died since
+                self._actors[name] = actor_class.options(**options[name]).remote()
+                loaded[i] = await _ack(self._actors[name].load.remote(payloads[name], paths, cwd))
+        wheres = loaded
         t1 = time.time_ns()
+        self._options = options
         for name, where in zip(names, wheres):
             self._placements[name] = where
         edges = self._wiring.edges
@@ -539,7 +578,7 @@ class RayProcess(Process):
         for name, result in zip(names, results):
             if isinstance(result, StepFailure) and first_error is None:
                 first_error = self._failure_error(name, result)
-        self._kill_actors()
+        self._kill_actors(n for n, result in zip(names, results) if result is None)
         if self._pending:
             self._pending = False
             ended_by = first_error or self._exit_error
@@ -551,16 +590,69 @@ class RayProcess(Process):
         if first_error is not None:
             raise first_error
 
-    def _kill_actors(self) -> None:
+    def _kill_actors(self, reusable: Iterable[str] = ()) -> None:
+        """Hand the actors of ``reusable`` components to the pool, end the others."""
         if not self._actors:
             return
         import ray
 
-        for actor in self._actors.values():
+        keep = set(reusable)
+        for name, actor in self._actors.items():
+            if name in keep and _POOL.give(self._options.get(name, {}), actor):
+                continue
             try:
                 ray.kill(actor, no_restart=True)
             except Exception:
                 pass
         self._actors = {}
         self._dead = set()
+
+
+class _HostPool:
+    """Actors whose run ended cleanly, kept for the next ``RayProcess`` of this driver.
+
+    A Ray actor is a worker process: starting one costs a Python start and Ray's imports,
+    about a quarter of a second each on a small machine, while loading a component into a
+    live one is one actor call. Only actors that hold next to nothing while idle are kept
+    (the default small CPU share; none holding a whole CPU, a GPU, memory or a custom
+    resource), at most ``MOST`` of them, and only for the Ray session they were made in."""
+
+    MOST = 64
+
+    def __init__(self) -> None:
+        self._idle: dict[str, list[Any]] = {}
+        self._session: str | None = None
+
+    @staticmethod
+    def _key(options: dict[str, Any]) -> str | None:
+        if set(options) - {"num_cpus"} or float(options.get("num_cpus", 0)) >= 1:
+            return None
+        return repr(sorted(options.items()))
+
+    def _check_session(self) -> None:
+        import ray
+
+        session = ray.get_runtime_context().get_job_id() if ray.is_initialized() else None
+        if session != self._session:
+            self._idle = {}
+            self._session = session
+
+    def take(self, options: dict[str, Any]) -> Any:
+        key = self._key(options)
+        if key is None:
+            return None
+        self._check_session()
+        idle = self._idle.get(key)
+        return idle.pop() if idle else None
+
+    def give(self, options: dict[str, Any], actor: Any) -> bool:
+        key = self._key(options)
+        if key is None or sum(len(v) for v in self._idle.values()) >= self.MOST:
+            return False
+        self._check_session()
+        self._idle.setdefault(key, []).append(actor)
+        return True
+
+
+_POOL = _HostPool()
 
