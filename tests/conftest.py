@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -92,3 +94,25 @@ def _in_an_empty_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
 def tap_mode(request: pytest.FixtureRequest) -> str:
     """Run a semantics test on both component loops: they must behave the same."""
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[Any]:
+    """The ``ray`` module, connected to a local Ray that ``ensure_ray()`` started, once per
+    test session: loopback only, no dashboard, as a user's run starts it. ``RAY_ADDRESS`` is
+    ignored while it starts, so the tests exercise the default a user gets, not whatever
+    cluster the environment names. Ray is a test dependency: missing, the tests fail."""
+    import ray
+
+    from tapeflow.engine.ray_cluster import ensure_ray
+
+    started_here = not ray.is_initialized()
+    named = os.environ.pop("RAY_ADDRESS", None)
+    try:
+        ensure_ray()
+    finally:
+        if named is not None:
+            os.environ["RAY_ADDRESS"] = named
+    yield ray
+    if started_here:
+        ray.shutdown()

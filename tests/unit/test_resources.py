@@ -35,6 +35,13 @@ def test_memory_is_whole_bytes_never_rounded_to_nothing(text: object, message: s
 def test_ray_options_leave_out_what_was_not_asked_for() -> None:
     assert Resource().to_ray_options() == {"num_cpus": 0.001}
     assert Resource(cpu=2, memory="1Gi").to_ray_options() == {"num_cpus": 2.0, "memory": 2**30}
+    assert Resource(gpu=0, resources={}).to_ray_options() == {"num_cpus": 0.001}
+
+
+def test_ray_options_are_rays_actor_options() -> None:
+    options = Resource(cpu="500m", gpu="500m", memory="1.5Gi", resources={"custom_hardware": "2"}).to_ray_options()
+    assert options == {"num_cpus": 0.5, "num_gpus": 0.5, "memory": 3 * 2**29, "resources": {"custom_hardware": 2.0}}
+    assert type(options["memory"]) is int  # Ray asks for bytes; a float would be rounded down by Ray, silently
 
 
 @pytest.mark.parametrize("bad", ["lots", "5x", "-1", -1, True, "", "1.2.3"])
