@@ -107,6 +107,18 @@ class Process:
             stop=self.interrupt,
         )
 
+    def output_descriptions(self) -> dict[str, str]:
+        """What components with a ``describe_output()`` (file writers, say) say they produced
+        in the last run, by component name."""
+        found: dict[str, str] = {}
+        for name, component in self.components.items():
+            describe = getattr(component, "describe_output", None)
+            if callable(describe):
+                text = describe()
+                if isinstance(text, str) and text:
+                    found[name] = text
+        return found
+
     def progress(self) -> dict[str, int]:
         """Steps begun so far by each component; safe to read while the process runs, also
         from another thread (``list()`` of the items is taken in one step under the GIL)."""

@@ -39,6 +39,12 @@ __all__ = ["RayProcess"]
 
 # How often the driver pulls recorded parts from the actors while the run goes on.
 PULL_S = 0.2
+# How long to wait for Ray to report an actor's death once a sender found its receiver gone.
+DEATH_WAIT_S = 10.0
+
+
+class PeerLost(TapeflowError):
+    """A channel's receiving actor is gone (its process or node died)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,14 +269,24 @@ class ComponentActor:
         parts, self.parts = self.parts, []
         return parts
 
-    async def destroy(self) -> StepFailure | None:
+    async def destroy(self) -> tuple[StepFailure | None, str | None]:
+        """Destroy the component; report a failure, and what it says it produced (a file
+        writer's rows: the driver's copy of the component never ran)."""
         failure = None
+        described = None
         if self.initialised and self.component is not None:
             self.initialised = False
             try:
                 await self.component.destroy()
             except BaseException as error:
                 failure = StepFailure.of("destroy", None, error)
+            describe = getattr(self.component, "describe_output", None)
+            if callable(describe):
+                try:
+                    text = describe()
+                    described = text if isinstance(text, str) and text else None
+                except Exception:
+                    described = None
         if self.zmq_receiver is not None:
             self.zmq_receiver.close()
         for sender in self.zmq_senders.values():
@@ -278,7 +294,7 @@ class ComponentActor:
         self.zmq_receiver = None
         self.zmq_senders = {}
         self.component = None  # nothing of this run stays alive in a pooled actor
-        return failure
+        return failure, described
 
 
 class _RayShip:
@@ -299,7 +315,12 @@ class _RayShip:
                 return
             error = f.exception()
             if error is not None:
-                outbox.failed(error)
+                lost = PeerLost(
+                    f"channel {outbox.channel}: its receiving actor is gone ({type(error).__name__}); "
+                    "the run stops"
+                )
+                lost.__cause__ = error
+                outbox.failed(lost)
             else:
                 outbox.acked(count, f.result())
 
@@ -374,7 +395,11 @@ class RayProcess(Process):
             )
         self._actors: dict[str, Any] = {}
         self._options: dict[str, dict[str, Any]] = {}
+        self._described: dict[str, str] = {}
         self._placements: dict[str, dict[str, Any]] = {}
+
+    def output_descriptions(self) -> dict[str, str]:
+        return dict(self._described)
 
     async def init(self) -> None:
         from .ray_cluster import check_placement, cluster_nodes, ensure_ray
@@ -505,9 +530,12 @@ class RayProcess(Process):
                 if stop in done:
                     error = stop.exception()
                     break
-                for finished in done:
-                    name = runs[finished]
-                    error = error or self._outcome(name, finished)
+                error = self._first_error(runs, done)
+            if isinstance(error, PeerLost) and pending:
+                # A sender noticed first that its receiver's actor is gone: the run ends
+                # naming the actor that died, which Ray reports moments later.
+                done, pending = await asyncio.wait(pending, timeout=DEATH_WAIT_S)
+                error = self._first_error(runs, done) or error
         except BaseException as interrupt:
             error = self._interrupt or interrupt
         finally:
@@ -515,6 +543,9 @@ class RayProcess(Process):
                 await asyncio.gather(*(a.halt.remote() for a in self._live_actors()), return_exceptions=True)
                 if pending:
                     await asyncio.wait(pending, timeout=10)
+                for late in pending:  # their errors came after the one that ended the run
+                    if late.done() and not late.cancelled():
+                        late.exception()
             if puller is not None:
                 puller.cancel()
                 await asyncio.gather(puller, return_exceptions=True)
@@ -525,6 +556,13 @@ class RayProcess(Process):
             self._end_record(_status_of(error), error)
         if error is not None:
             raise error
+
+    def _first_error(self, runs: dict[asyncio.Future[Any], str], done: Iterable[asyncio.Future[Any]]) -> BaseException | None:
+        """The error that ended the run, of the runs that just ended: a component's own
+        failure or an actor's death before a sender's report that its receiver is gone."""
+        errors = [e for f in done if (e := self._outcome(runs[f], f)) is not None]
+        errors.sort(key=lambda e: isinstance(e, PeerLost))
+        return errors[0] if errors else None
 
     def _outcome(self, name: str, finished: asyncio.Future[Any]) -> BaseException | None:
         if finished.cancelled():
@@ -542,7 +580,8 @@ class RayProcess(Process):
         where = self._placements.get(name, {})
         error = ComponentError(
             f"component {name!r} ({self.components[name].class_path}): its Ray actor died "
-            f"(host {where.get('host', '?')}, pid {where.get('pid', '?')}): {type(raised).__name__}; "
+            f"(host {where.get('host', '?')}, pid {where.get('pid', '?')}, node {str(where.get('node_id', '?'))[:12]}): "
+            f"{type(raised).__name__}; "
             "the run stopped. Look for the actor's own output above (killed, out of memory?)",
             component=name,
             step=None,
@@ -575,10 +614,16 @@ class RayProcess(Process):
         live = self._live_actors()
         names = [n for n in self._actors if self._actors[n] in live]
         results = await asyncio.gather(*(_ack(self._actors[n].destroy.remote()) for n in names), return_exceptions=True)
+        self._described = {}
         for name, result in zip(names, results):
-            if isinstance(result, StepFailure) and first_error is None:
-                first_error = self._failure_error(name, result)
-        self._kill_actors(n for n, result in zip(names, results) if result is None)
+            if isinstance(result, BaseException):
+                continue
+            failure, described = result
+            if described is not None:
+                self._described[name] = described
+            if failure is not None and first_error is None:
+                first_error = self._failure_error(name, failure)
+        self._kill_actors(n for n, result in zip(names, results) if isinstance(result, tuple) and result[0] is None)
         if self._pending:
             self._pending = False
             ended_by = first_error or self._exit_error

@@ -160,14 +160,7 @@ def _progress_line(process: Process) -> Any:
 
 def _outputs(process: Process) -> dict[str, str]:
     """What components with a ``describe_output()`` (file writers, say) report they produced."""
-    found: dict[str, str] = {}
-    for name, component in process.components.items():
-        describe = getattr(component, "describe_output", None)
-        if callable(describe):
-            text = describe()
-            if isinstance(text, str) and text:
-                found[name] = text
-    return found
+    return process.output_descriptions()
 
 
 def _print_summary(result: RunResult, console: Console) -> None:
