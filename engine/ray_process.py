@@ -232,8 +232,12 @@ class ComponentActor:
                 inbox.detach()
             for outbox in self.outboxes:
                 outbox.close_sender()
-            for outbox in self.outboxes:
-                outbox.flush()
+        if failure is None and status == "completed":
+            await asyncio.sleep(0)  # a transport reports a failed last batch on the next turn
+            lost = next((o.error for o in self.outboxes if o.error is not None), None)
+            if lost is not None:
+                failure = StepFailure.of("step", max(self.counter.steps - 1, 0), lost)
+                status = "failed"
         return {"status": status, "steps": self.counter.steps, "failure": failure}
 
     def _stop_when_orphaned(self) -> None:

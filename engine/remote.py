@@ -90,6 +90,8 @@ class Outbox:
             if self._error is not None:
                 raise self._error
             self.flush()  # what is pending goes now: its acknowledgement is what we wait for
+            if self._error is not None:  # the transport failed while shipping it
+                raise self._error
             loop = self._loop or asyncio.get_running_loop()
             waiter = self._waiter = loop.create_future()
             try:
@@ -137,9 +139,18 @@ class Outbox:
         """The transport cannot deliver (the receiving process died): a waiting send raises."""
         if self._error is None:
             self._error = error
+        # No credit will come back: the next send_nowait says "full", and send() raises. The
+        # hot path pays nothing for this check.
+        self._credits = -(1 << 62)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the transport could not deliver, if it could not (checked after the run: a
+        failure found after the sender's last wait is raised by nobody else)."""
+        return self._error
 
     def _wake(self) -> None:
         waiter = self._waiter

@@ -10,6 +10,16 @@ is broken; :data:`CHECKS` lists them for a test module to parametrize over, and
 No check sleeps. A send that must be blocked is started in a task that sets an event just
 before it sends: when the checker wakes from that event, the task has run up to the point
 where it waits, or has finished. A broken promise that hangs is caught by the per-test timeout.
+
+**Remote kinds.** A channel whose ends are in different processes (``remote.py``) delivers an
+item only after the event loop has run, and holds more than ``capacity``: ``capacity`` items
+on their way plus ``capacity`` in the receiver's inbox. Its ends say so by being
+:class:`Remote`: ``holds`` is that bound, and ``await settle()`` returns once everything
+shipped has reached the receiver's inbox and been acknowledged, or waits for room there
+(the adapter waits on the events of its own transport, never on a timer). The checks call
+:func:`settle` wherever they then look at what is receivable or refused; for the in-process
+channel it does nothing and never yields, so its checks are exactly what they were. Where a
+promise itself differs for remote kinds, the check's docstring says how.
 """
 
 from __future__ import annotations
@@ -17,13 +27,13 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import pytest
 
 from tapeflow.engine.channel import BusyResourceError, ClosedResourceError, EndOfChannel, WouldBlock
 
-__all__ = ["CHECKS", "ChannelFactory", "ReceiveEndLike", "SendEndLike", "check_channel"]
+__all__ = ["CHECKS", "ChannelFactory", "ReceiveEndLike", "Remote", "SendEndLike", "check_channel"]
 
 
 class SendEndLike(Protocol):
@@ -38,6 +48,20 @@ class ReceiveEndLike(Protocol):
     async def receive(self) -> Any: ...
     def __aiter__(self) -> AsyncIterator[Any]: ...
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Remote(Protocol):
+    """An end of a channel between processes (both its ends are, for a remote kind)."""
+
+    # What one send end can have in the channel, on its way and in the inbox, once settled,
+    # before send_nowait refuses: 2 x capacity for an Outbox (see remote.py).
+    holds: int
+
+    async def settle(self) -> None:
+        """Until everything sent through any end of this channel is in the receiver's inbox and
+        acknowledged, or waits there for room; and every send woken by room has run."""
+        ...
 
 
 ChannelFactory = Callable[[int], tuple[SendEndLike, ReceiveEndLike]]
@@ -58,10 +82,41 @@ async def started(body: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
     return task
 
 
-def fill(tx: SendEndLike, capacity: int) -> None:
-    for i in range(capacity):
-        assert tx.send_nowait(i), f"send_nowait refused item {i} of a buffer of {capacity}"
-    assert not tx.send_nowait("over"), f"send_nowait took item {capacity + 1} into a buffer of {capacity}"
+def is_remote(end: SendEndLike | ReceiveEndLike) -> bool:
+    return isinstance(end, Remote)
+
+
+def holds(tx: SendEndLike, capacity: int) -> int:
+    """How many items the channel holds before ``send_nowait`` refuses, once settled."""
+    return tx.holds if isinstance(tx, Remote) else capacity
+
+
+async def settle(end: SendEndLike | ReceiveEndLike) -> None:
+    """Let a remote channel deliver what it carries; nothing (and no yield) in-process."""
+    if isinstance(end, Remote):
+        await end.settle()
+
+
+async def fill(tx: SendEndLike, capacity: int) -> int:
+    """Send 0, 1, … until the channel holds all it can; the count sent.
+
+    In-process that is ``capacity`` items, each taken at once. A remote channel refuses after
+    ``capacity`` items on their way and takes more once they are in the receiver's inbox.
+    """
+    bound = holds(tx, capacity)
+    await top_up(tx, range(bound))
+    return bound
+
+
+async def top_up(tx: SendEndLike, items: range) -> list[int]:
+    """Send exactly ``items`` into a channel that has room for them, then check it is full."""
+    for i in items:
+        if not tx.send_nowait(i):
+            await settle(tx)
+            assert tx.send_nowait(i), f"send_nowait refused item {i}, although the channel had room for it"
+    await settle(tx)
+    assert not tx.send_nowait("over"), f"send_nowait took an item past the {len(items)} the channel had room for"
+    return list(items)
 
 
 # The loops below stop after ``most`` items: a channel that never says "empty" or "ended"
@@ -90,6 +145,30 @@ async def receive_all(rx: ReceiveEndLike, most: int) -> list[Any]:
     raise AssertionError(f"receive gave more than the {most} items sent: {items[:5]}...")
 
 
+async def drain(rx: ReceiveEndLike, most: int) -> list[Any]:
+    """Every item waiting now (at most ``most``); for a remote kind, also those on their way."""
+    items = drain_nowait(rx, most)
+    while is_remote(rx):
+        await settle(rx)
+        more = drain_nowait(rx, most - len(items))
+        if not more:
+            break
+        items += more
+    return items
+
+
+async def receive_until_done(rx: ReceiveEndLike, task: asyncio.Task[None], most: int) -> list[Any]:
+    """Remote kinds: receive one item at a time, settling after each, until ``task`` (a send
+    waiting for room) is done; that must take at most ``most`` receives."""
+    got: list[Any] = []
+    while not task.done():
+        assert len(got) < most, f"a send still waited for room after {most} receives"
+        got.append(rx.receive_nowait())
+        await settle(rx)
+    await task
+    return got
+
+
 def assert_ended(rx: ReceiveEndLike) -> None:
     for _ in range(3):  # the end is reported every time, not once
         with pytest.raises(EndOfChannel):
@@ -113,30 +192,54 @@ async def check_order_one_sender(make: ChannelFactory, capacity: int) -> None:
 
 
 async def check_capacity_and_backpressure(make: ChannelFactory, capacity: int) -> None:
-    """``capacity`` items fit; then ``send_nowait`` says no and ``send`` waits until a receive."""
+    """``capacity`` items fit; then ``send_nowait`` says no and ``send`` waits until a receive.
+
+    Remote: ``holds`` (2 x capacity) items fit. Room goes back to the sender a batch at a time,
+    when the batch is all in the receiver's inbox, so the waiting send may need up to
+    ``capacity`` receives (not one) to go; then the channel takes exactly as many more items
+    as it has room for, and everything arrives in order.
+    """
     tx, rx = make(capacity)
-    fill(tx, capacity)
+    bound = await fill(tx, capacity)
     blocked = await started(lambda: tx.send("late"))
+    await settle(tx)
     assert not blocked.done(), "send returned while the buffer was full"
     assert not tx.send_nowait("over"), "send_nowait went past a full buffer"
-    assert rx.receive_nowait() == 0
-    await blocked
-    assert not tx.send_nowait("over"), "the room made by one receive was given twice"
-    assert drain_nowait(rx, capacity) == [*range(1, capacity), "late"]
+    if not is_remote(tx):
+        assert rx.receive_nowait() == 0
+        await blocked
+        assert not tx.send_nowait("over"), "the room made by one receive was given twice"
+        assert drain_nowait(rx, capacity) == [*range(1, capacity), "late"]
+        return
+    got = await receive_until_done(rx, blocked, capacity)
+    room = len(got) - 1  # it held `bound`; `got` left, "late" came in
+    more = await top_up(tx, range(bound, bound + room))
+    assert got + await drain(rx, 2 * bound) == [*range(bound), "late", *more]
 
 
 async def check_cancelled_send_passes_room_on(make: ChannelFactory, capacity: int) -> None:
-    """A waiting send cancelled after room was made sends nothing and leaves the room to the next."""
+    """A waiting send cancelled after room was made sends nothing and leaves the room to the next.
+
+    Remote: room comes back when an acknowledgement arrives, and the checker cannot act between
+    its arrival and the woken send's turn; so the first send is cancelled while it waits, and
+    the check is that it sends nothing and the second still goes once there is room (within
+    ``capacity`` receives, as in the backpressure check).
+    """
     tx, rx = make(capacity)
-    fill(tx, capacity)
+    bound = await fill(tx, capacity)
     first = await started(lambda: tx.send("first"))
     second = await started(lambda: tx.send("second"))
-    assert rx.receive_nowait() == 0  # room for one, offered to the first waiting send
+    if not is_remote(tx):
+        assert rx.receive_nowait() == 0  # room for one, offered to the first waiting send
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first
-    await second
-    assert drain_nowait(rx, capacity) == [*range(1, capacity), "second"]
+    if not is_remote(tx):
+        await second
+        assert drain_nowait(rx, capacity) == [*range(1, capacity), "second"]
+        return
+    got = await receive_until_done(rx, second, capacity)
+    assert got + await drain(rx, bound) == [*range(bound), "second"]
 
 
 async def check_close_after_pending_items(make: ChannelFactory, capacity: int) -> None:
@@ -152,20 +255,31 @@ async def check_close_after_pending_items(make: ChannelFactory, capacity: int) -
     assert_ended(rx)
 
 
+class EqualsAnything:
+    """An item whose ``==`` says yes to everything (module-level so that it pickles)."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = object.__hash__
+
+
 async def check_end_is_not_an_item(make: ChannelFactory, capacity: int) -> None:
-    """An item is never taken for the end of the stream, whatever its ``==`` says."""
+    """An item is never taken for the end of the stream, whatever its ``==`` says.
 
-    class EqualsAnything:
-        def __eq__(self, other: object) -> bool:
-            return True
-
-        __hash__ = object.__hash__
-
+    Remote: the item arrives as a copy (it crossed processes pickled), so the check is on its
+    type, not its identity.
+    """
     tx, rx = make(capacity)
     odd = EqualsAnything()
     assert tx.send_nowait(odd)
     tx.close()
-    assert rx.receive_nowait() is odd
+    await settle(rx)
+    got = rx.receive_nowait()
+    if is_remote(rx):
+        assert type(got) is EqualsAnything
+    else:
+        assert got is odd
     assert_ended(rx)
 
 
@@ -178,14 +292,17 @@ async def check_fan_in_ends_after_last_sender(make: ChannelFactory, capacity: in
     first.close()
     first.close()
     first.close()
+    await settle(rx)
     assert rx.receive_nowait() == "a"
     with pytest.raises(WouldBlock):  # two ends still open: not the end yet
         rx.receive_nowait()
     second.close()
+    await settle(rx)
     with pytest.raises(WouldBlock):
         rx.receive_nowait()
     assert third.send_nowait("b")
     third.close()
+    await settle(rx)
     assert rx.receive_nowait() == "b"
     assert_ended(rx)
 
@@ -243,6 +360,7 @@ async def check_receive_waits_for_an_item(make: ChannelFactory, capacity: int) -
     assert tx.send_nowait("x")
     await consumer
     assert got == ["x"]
+    await settle(rx)
     with pytest.raises(WouldBlock):
         rx.receive_nowait()
 
@@ -264,9 +382,12 @@ async def check_one_waiting_receiver(make: ChannelFactory, capacity: int) -> Non
 
 
 async def check_receiver_gone_frees_senders(make: ChannelFactory, capacity: int) -> None:
-    """Closing the receive end frees a waiting send; later sends never block or fail."""
+    """Closing the receive end frees a waiting send; later sends never block or fail.
+
+    Remote: the sender learns it from the acknowledgement of what it has on its way.
+    """
     tx, rx = make(capacity)
-    fill(tx, capacity)
+    await fill(tx, capacity)
     blocked = await started(lambda: tx.send("late"))
     assert not blocked.done()
     rx.close()
@@ -305,6 +426,7 @@ async def check_send_after_own_close_raises(make: ChannelFactory, capacity: int)
         tx.clone()
     assert other.send_nowait(2)
     other.close()
+    await settle(rx)
     assert rx.receive_nowait() == 2
     assert_ended(rx)
 
@@ -312,13 +434,13 @@ async def check_send_after_own_close_raises(make: ChannelFactory, capacity: int)
 async def check_close_wakes_own_waiting_send(make: ChannelFactory, capacity: int) -> None:
     """Closing a send end while one of its sends waits: that send raises, its item never arrives."""
     tx, rx = make(capacity)
-    fill(tx, capacity)
+    bound = await fill(tx, capacity)
     blocked = await started(lambda: tx.send("late"))
     assert not blocked.done()
     tx.close()
     with pytest.raises(ClosedResourceError, match="closed while a send waited"):
         await blocked
-    assert await receive_all(rx, capacity) == list(range(capacity))
+    assert await receive_all(rx, bound) == list(range(bound))
 
 
 CHECKS: tuple[Check, ...] = (
