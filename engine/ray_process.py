@@ -44,6 +44,8 @@ PULL_S = 0.2
 # a round trip for its credit, so the window is what keeps a pipeline busy (chain of 4,
 # 20,000 ints: ZeroMQ 50-55k messages/s at 64, 180k at 1024; Ray calls 12-13k and 115-125k).
 REMOTE_CAPACITY = 1024
+# Round trips per other node to estimate its clock against the driver's.
+SKEW_ROUND_TRIPS = 5
 # How long to wait for Ray to report an actor's death once a sender found its receiver gone.
 DEATH_WAIT_S = 10.0
 
@@ -198,8 +200,16 @@ class ComponentActor:
         return await self.intakes[channel].deliver(seq, items, close)
 
     # --- the run ---------------------------------------------------------------------------------
-    async def run(self, offset_ns: int) -> dict[str, Any]:
-        """Run the component loop to its end; report how it ended (never raises)."""
+    async def clock(self) -> int:
+        return time.time_ns()
+
+    async def run(self, skew_ns: int) -> dict[str, Any]:
+        """Run the component loop to its end; report how it ended (never raises).
+
+        ``skew_ns`` is how far this node's wall clock is ahead of the driver's (0 on the
+        driver's node): taken out of every time recorded here, so that times from every node
+        of a run compare."""
+        offset_ns = time.time_ns() - time.perf_counter_ns() - skew_ns
         plan = self.plan
         component = self.component
         assert plan is not None and component is not None
@@ -405,6 +415,7 @@ class RayProcess(Process):
         self._actors: dict[str, Any] = {}
         self._options: dict[str, dict[str, Any]] = {}
         self._described: dict[str, str] = {}
+        self._skews: dict[str, int] = {}
         self._placements: dict[str, dict[str, Any]] = {}
 
     def output_descriptions(self) -> dict[str, str]:
@@ -447,8 +458,7 @@ class RayProcess(Process):
         payloads = {name: cloudpickle.dumps(self.components[name]) for name in names}
         for name in names:
             self._actors[name] = _POOL.take(options[name]) or actor_class.options(**options[name]).remote()
-        # Where each actor landed, and its clock against ours (for cross-node runs).
-        t0 = time.time_ns()
+        # Where each actor landed.
         loaded = await asyncio.gather(
             *(_ack(self._actors[n].load.remote(payloads[n], paths, cwd)) for n in names), return_exceptions=True
         )
@@ -457,7 +467,6 @@ class RayProcess(Process):
                 self._actors[name] = actor_class.options(**options[name]).remote()
                 loaded[i] = await _ack(self._actors[name].load.remote(payloads[name], paths, cwd))
         wheres = loaded
-        t1 = time.time_ns()
         self._options = options
         for name, where in zip(names, wheres):
             self._placements[name] = where
@@ -484,10 +493,35 @@ class RayProcess(Process):
                 OutputLink(edge.source.port, edge.index, kind, fan_in[(target_name, edge.target.port)] > 1, target)
             )
         await asyncio.gather(*(self._actors[n].plan_outputs.remote(links[n]) for n in names))
+        await self._measure_skews()
         placed = getattr(tap, "placed", None)
         if placed is not None:
             for name, where in self._placements.items():
-                placed(ids[name], where["host"], where["pid"], where["node_id"], where["time_ns"] - (t0 + t1) // 2)
+                placed(ids[name], where["host"], where["pid"], where["node_id"], self._skews.get(name, 0))
+
+    async def _measure_skews(self) -> None:
+        """Each other node's wall clock against ours: the middle of the quickest of a few
+        round trips (NTP's estimate). On our own node the clock is the same one: 0."""
+        import ray
+
+        here = ray.get_runtime_context().get_node_id()
+        self._skews = {}
+        by_node: dict[str, int] = {}
+        for name, where in self._placements.items():
+            node = where["node_id"]
+            if node == here:
+                continue
+            if node not in by_node:
+                best: tuple[int, int] | None = None
+                for _ in range(SKEW_ROUND_TRIPS):
+                    t0 = time.time_ns()
+                    theirs = await _ack(self._actors[name].clock.remote())
+                    t1 = time.time_ns()
+                    if best is None or t1 - t0 < best[0]:
+                        best = (t1 - t0, theirs - (t0 + t1) // 2)
+                assert best is not None
+                by_node[node] = best[1]
+            self._skews[name] = by_node[node]
 
     def _failure_error(self, name: str, failure: StepFailure) -> BaseException:
         original = failure.exception()
@@ -522,12 +556,7 @@ class RayProcess(Process):
         if self._interrupt is not None:
             stop.set_exception(self._interrupt)
         names = list(self._actors)
-        runs = {
-            asyncio.ensure_future(_ack(self._actors[n].run.remote(time.time_ns() - time.perf_counter_ns()))): n
-            for n in names
-        }
-        # Each actor's own clock offset is taken inside it (see Drained.offset_ns); the
-        # argument above is unused by actors on other hosts.
+        runs = {asyncio.ensure_future(_ack(self._actors[n].run.remote(self._skews.get(n, 0)))): n for n in names}
         self.status = "running"
         puller = asyncio.ensure_future(self._pull(accept)) if accept is not None else None
         error: BaseException | None = None

@@ -148,7 +148,14 @@ class Tables:
 
 
 class Matcher:
-    """Stateful: feed it every drain of a run in order, then once more with ``final=True``."""
+    """Stateful: feed it every drain of a run in order, then once more with ``final=True``.
+
+    Parts drained in one process at one moment (``ordered``) hold every value their receivers
+    consumed: a message that does not add up is refused at once. Parts shipped from other
+    processes (``ordered=False``) come per process, so a receiver's steps may arrive before
+    the sender's part that holds what they consumed: from the first such batch on, a message
+    waits until its sender's part is there, and the check is made at the final batch.
+    """
 
     def __init__(
         self,
@@ -184,8 +191,12 @@ class Matcher:
         # (kept, and marked failed); what it did after K is not recorded.
         self.cut_at: dict[int, int] = {}
         self.failure: PayloadError | None = None
+        self.waits_for_senders = False
 
-    def add(self, drained: Sequence[Drained], *, final: bool = False) -> Tables:
+    def add(self, drained: Sequence[Drained], *, final: bool = False, ordered: bool = True) -> Tables:
+        if not ordered:
+            self.waits_for_senders = True
+        waiting = self.waits_for_senders and not final
         step_parts: list[Any] = []
         wait_parts: list[Any] = []
         failures: list[tuple[int, int, str, str | None]] = []
@@ -231,14 +242,16 @@ class Matcher:
         message_parts: list[Any] = []
         for channel in self.single:
             consumed = max(self.history[channel.receiver].count - channel.initial, channel.next_k)
+            if waiting:
+                consumed = min(consumed, max(self._arrived(channel), channel.next_k))
             self._emit(channel, consumed - channel.next_k, None, message_parts)
         for fan_in in self.fan_ins.values():
-            self._match_fan_in(fan_in, message_parts)
+            self._match_fan_in(fan_in, message_parts, waiting)
         if final:
             self._check_sent_counts()
         if final or self.finished:
             for channel in self.channels:
-                if final or channel.receiver in self.finished:
+                if final or (channel.receiver in self.finished and (not waiting or self._all_matched(channel))):
                     self._emit_unconsumed(channel, message_parts)
         self._trim()
 
@@ -379,13 +392,39 @@ class Matcher:
         channel.next_k = k0 + n
         channel.forget_late_before(channel.next_k)
 
-    def _match_fan_in(self, fan_in: _FanIn, out: list[Any]) -> None:
+    def _arrived(self, channel: _Channel) -> int:
+        """How many of ``channel``'s messages are known whole: sent values whose step's
+        sends all completed (the sender began another step, or ended), so a send that had to
+        wait has its ``late`` entry here too. For parts from several processes."""
+        sender = channel.sender
+        steps = self.history[sender].count - (0 if sender in self.finished else 1)
+        return min(self.sent[(sender, channel.port)].count, steps)
+
+    def _all_matched(self, channel: _Channel) -> bool:
+        """Every value ``channel``'s receiver consumed has been matched to its message."""
+        consumed = self.history[channel.receiver].count - channel.initial
+        fan_in = self.fan_ins.get((channel.receiver, channel.input))
+        return (channel.next_k if fan_in is None else fan_in.next_pos) >= consumed
+
+    def _match_fan_in(self, fan_in: _FanIn, out: list[Any], waiting: bool = False) -> None:
         consumed = self.history[fan_in.receiver].count - fan_in.initial
         stop = min(consumed, fan_in.base + len(fan_in.sources))
         n = stop - fan_in.next_pos
         if n <= 0:
             return
         window = fan_in.sources.slice(fan_in.next_pos - fan_in.base, n)
+        if waiting:  # stop before the first value whose sender's part has not come yet
+            for channel in fan_in.channels.values():
+                if channel.sender in self.cut_at:
+                    continue
+                available = max(0, self._arrived(channel) - channel.next_k)
+                local = pc.indices_nonzero(pc.equal(window, channel.id))
+                if len(local) > available:
+                    n = min(n, local[available].as_py())
+            if n <= 0:
+                return
+            window = window.slice(0, n)
+            stop = fan_in.next_pos + n
         for channel in fan_in.channels.values():
             local = pc.indices_nonzero(pc.equal(window, channel.id))
             if len(local):

@@ -56,12 +56,23 @@ class PayloadError(RecordingError):
         self.label, self.index, self.problem, self.advice = label, index, problem, advice
         super().__init__(f"channel {label!r}: {problem}; {advice}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickles with its message as it stands (``at_step`` rewrites it), so an error that
+        # crossed from another process reads the same.
+        return _payload_error, (self.label, self.index, self.problem, self.advice, self.args), self.__dict__
+
     def at_step(self, step: int) -> PayloadError:
         """The same failure, its message naming the sender's step."""
         error = PayloadError(self.label, self.index, self.problem, self.advice)
         error.args = (f"channel {self.label!r}, step {step}: {self.problem}; {self.advice}",)
         error.__cause__ = self.__cause__
         return error
+
+
+def _payload_error(label: str, index: int, problem: str, advice: str, args: tuple[Any, ...]) -> PayloadError:
+    error = PayloadError(label, index, problem, advice)
+    error.args = args
+    return error
 
 
 def payload_columns(refs: Any) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """The Recorder: the tap that writes a run into the DuckDB log.
 
-Hot path (inside ``run_stamped``): appends to each component's ``StampLog``; payloads that
-could still change (lists, dicts, arrays, …) are encoded at once, immutable ones later in the
-writer. Every ``FLUSH_S`` seconds a timer on the event loop drains the logs into a batch for
-the writer thread (the timer never runs in the middle of a step's synchronous code, so it
-sees whole records); a log that fills up between timer ticks is drained by the loop itself.
+It owns one :class:`~tapeflow.recorder.collector.Collector` for the components that run on
+this event loop (the hot path: appends to each component's ``StampLog``, payloads that could
+still change encoded at once) and the writer, off the event loop, that every drained part
+goes to: the local collector's (every ``FLUSH_S`` seconds, from a timer, and when a log
+fills up) and, through :meth:`Recorder.accept`, the parts collectors in other processes
+drained and shipped here.
 """
 
 from __future__ import annotations
@@ -15,30 +16,22 @@ import random
 import socket
 import sys
 import time
-import traceback
-from collections import OrderedDict
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..engine.errors import TapeflowError
-from ..engine.tap import IMMUTABLE_PAYLOADS, RunInfo, StampLog
+from ..engine.tap import Drained, RunInfo, StampLog
 from .codec import Fallback, encoder
+from .collector import FLUSH_BYTES, FLUSH_S, RECENT_BYTES, RECENT_VALUES, Collector, CollectorSpec, Encoded, RecordedError
+from .collector import error_text as _error_text
 from .errors import RecordingError
 from .runrows import as_json, component_spec, insert_model, pid_namespace, versions
 
-__all__ = ["FLUSH_S", "Recorder", "default_log_path", "new_run_id", "resolve_log_path"]
+__all__ = [
+    "FLUSH_BYTES", "FLUSH_S", "RECENT_BYTES", "RECENT_VALUES", "CollectorSpec", "Encoded", "RecordedError", "Recorder",
+    "default_log_path", "new_run_id", "resolve_log_path",
+]
 
-FLUSH_S = 0.2
-# Payload bytes encoded at send after which the logs are drained at once, without waiting for
-# the timer: what a run of large payloads holds in memory before it reaches the writer.
-FLUSH_BYTES = 16 << 20
-# How many values encoded at send are remembered to find them sent on unchanged. A value
-# forwarded by a pass-through stage is found if fewer than this many other values were sent
-# in between: a channel holds 64, so a few hundred covers a stage that keeps up.
-RECENT_VALUES = 1024
-RECENT_BYTES = 32 << 20
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 _EPOCH_DS = 1_704_067_200 * 10  # 2024-01-01 in deciseconds: keeps ids short
 
@@ -72,28 +65,6 @@ def new_run_id() -> str:
     """``r`` + 7 base-36 digits of deciseconds since 2024 + 3 random: sorts by start time
     (until 2270), short enough to type, and a unique prefix of it is enough to look it up."""
     return "r" + _base36(time.time_ns() // 100_000_000 - _EPOCH_DS, 7) + _base36(random.randrange(36**3), 3)
-
-
-class Encoded:
-    """A payload already encoded on the hot path (it could have been mutated later).
-
-    A wrapper, not a ``bytes`` subclass: building one from the encoder's bytes copies
-    nothing (a subclass would copy every byte, 10 MB for a 10 MB array). The same object is
-    handed out again while the same value is sent unchanged, which is how the writer stores
-    a value that travels through pass-through stages once (``matching``)."""
-
-    __slots__ = ("blob",)
-
-    def __init__(self, blob: bytes) -> None:
-        self.blob = blob
-
-
-def _error_text(error: BaseException) -> tuple[str, str | None]:
-    """One line for the ``error`` column and the traceback; ``None`` traceback = cancelled."""
-    if isinstance(error, asyncio.CancelledError):
-        return "cancelled: the run stopped during this step", None
-    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return text, "".join(traceback.format_exception(error))
 
 
 def _run_error_text(error: BaseException) -> str:
@@ -132,16 +103,11 @@ class Recorder:
         self._encode = encoder(fallback)
         self._labels: dict[tuple[int, int], str] = {}
         self._ports: dict[int, tuple[int, int]] = {}
-        self._logs: list[StampLog] = []
-        # Values encoded at send, by identity, with what they encoded to: holds the objects
-        # (so their ids stay theirs), at most RECENT_VALUES of them and about RECENT_BYTES.
-        self._recent: OrderedDict[int, tuple[Any, Encoded]] = OrderedDict()
-        self._recent_bytes = 0
-        self._pending_bytes = 0  # encoded at send since the last drain
-        self._snapshot: Callable[[int, StampLog, Any, int], Any] | None = None
+        self._collector: Collector | None = None  # the components on this event loop
         self._writer: Any = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._host = ""
+        # Where each component ran, by id, until the writer takes them.
+        self._placements: dict[int, tuple[str | None, str, int, int | None]] = {}
         self._stop: Any = None  # RunInfo.stop: fails the run from here
         self._stop_sent: BaseException | None = None
 
@@ -156,13 +122,14 @@ class Recorder:
         # Before anything is opened and before any component's init() runs: a log that
         # cannot be written stops the run with one line saying why (LogError, exit 2).
         check_log_path(self.path, writable=True)
+        self._host = socket.gethostname()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         where = display(self.path)
         by_name = {c.name: c for c in run.components}
         for channel in sorted(run.channels, key=lambda c: c.id, reverse=True):
             sender = by_name[channel.source_component]
             self._labels[(sender.id, sender.outputs.index(channel.source_port))] = channel.label
-        self._ports = {c.id: (len(c.outputs), len(c.inputs)) for c in run.components}
+        self._ports.update((c.id, (len(c.outputs), len(c.inputs))) for c in run.components)
         self._stop = run.stop
         # Every component's constructor arguments, exactly, before the log is touched: one
         # that cannot be recorded still leaves the run in the log, failed before its start.
@@ -187,7 +154,7 @@ class Recorder:
                 [
                     self.run_id, started, started, run.process_name, run.process_kind, run.channel_kind,
                     None if run.config is None else as_json(run.config), as_json(run.parameters), as_json(versions()),
-                    socket.gethostname(), os.getpid(), pid_namespace(), " ".join(self.command), str(self.path.resolve()),
+                    self._host, os.getpid(), pid_namespace(), " ".join(self.command), str(self.path.resolve()),
                 ],
             ).fetchall()[0][0]
             insert_model(con, self.run_id, run, specs)
@@ -206,19 +173,16 @@ class Recorder:
             str(self.path), self.run_id, run_key, run, self._encode, Encoded, _error_text, self._encode.fast, self._labels
         )
         self.status = "running"
-        try:
-            self._loop = asyncio.get_running_loop()
-            self._timer = self._loop.call_later(FLUSH_S, self._tick)
-        except RuntimeError:  # driven without an event loop (a test, a remote worker)
-            self._loop = None
+        if self._collector is None:
+            self._collector = self._local_collector()
+        self._collector.start()
 
     def component_log(self, component: int, offset_ns: int) -> StampLog:
-        n_outputs, n_inputs = self._ports.get(component, (0, 0))
-        if self._snapshot is None:
-            self._snapshot = self._snapshotter()
-        log = StampLog(component, offset_ns, n_outputs=n_outputs, n_inputs=n_inputs, plain=IMMUTABLE_PAYLOADS, on_full=self._full)
-        log.snapshot = partial(self._snapshot, component, log)
-        self._logs.append(log)
+        """The log of a component that runs on this event loop (so in this process)."""
+        if self._collector is None:
+            self._collector = self._local_collector()
+        log = self._collector.component_log(component, offset_ns)
+        self.placed(component, self._host or socket.gethostname(), os.getpid(), None, 0)
         return log
 
     def component_ended(self, log: StampLog) -> None:
@@ -229,10 +193,11 @@ class Recorder:
             return
         from .writer import Ending
 
-        if self._timer is not None:
-            self._timer.cancel()
         try:
-            self._flush(final=True)
+            if self._collector is not None:
+                self._collector.flush(final=True)
+            else:
+                self._write_parts([], True)
         finally:
             # A value that could not be encoded fails the run, even one found at the end.
             unrecorded = self._writer.unrecordable
@@ -270,83 +235,50 @@ class Recorder:
             con.close()
         self.status = "failed"
 
-    # --- buffers ---------------------------------------------------------------------------
-    def _port_label(self, port: tuple[int, int]) -> str:
-        return self._labels.get(port, f"component {port[0]} output {port[1]}")
+    # --- components that run elsewhere ------------------------------------------------------
+    def collector_spec(self) -> CollectorSpec:
+        """What a process that runs some of this run's components needs to build their
+        :class:`Collector` (picklable); its parts come back through :meth:`accept`."""
+        if self._writer is None:
+            raise RecordingError(
+                f"run {self.run_id!r}: collector_spec() before the run started; call it after run_started()"
+            )
+        return CollectorSpec(self.fallback, dict(self._ports), dict(self._labels))
 
-    def _snapshotter(self) -> Callable[[int, StampLog, Any, int], Any]:
-        """``snapshot(component, log, value, port)``, made once per recorder and bound per
-        component with ``functools.partial`` (one small object each: a closure per component
-        made a 10,000-component run slower, its many objects walked by every GC pass; bench
-        chain-10000 on µs 2.2 -> 3.9). It encodes now a sent value that could still change (the
-        step's own list, say), and hands out the same ``Encoded`` again while the same object
-        is sent with the same encoding (a pass-through stage), so the writer stores it once.
-        Its state lives in locals: it runs once per send of a mutable value.
+    def accept(self, parts: list[Drained]) -> None:
+        """Parts a collector in another process drained (unpickled here), in the order that
+        collector drained them, between ``run_started`` and ``run_ended``; call on the event
+        loop's thread. They go to the same writer as this process's own; a receiver's part
+        may come before the part of the sender whose values it consumed."""
+        if self._writer is None or self.status != "running":
+            when = "before the run started" if self._writer is None else f"after the run ended ({self.status})"
+            raise RecordingError(
+                f"run {self.run_id!r}: recorded parts arrived {when}; hand them to accept() between run_started() and run_ended()"
+            )
+        if parts:
+            self._write_parts(parts, False, ordered=False)
 
-        A value that cannot be encoded fails the step that sent it (its record keeps the step,
-        marked failed with this error) and so the run."""
-        encode = self._encode
-        recent = self._recent
-        recent_get, move_to_end, popitem = recent.get, recent.move_to_end, recent.popitem
+    def placed(
+        self, component_id: int, host: str, pid: int, node_id: str | None = None, clock_offset_ns: int | None = None
+    ) -> None:
+        """Where component ``component_id`` runs: ``host``, ``pid``, the cluster node's id
+        (``None``: not on a cluster) and that node's wall clock minus this process's in ns
+        (``None``: not measured). A component that runs on this event loop is placed by
+        :meth:`component_log`; placing one again replaces its row."""
+        self._placements[component_id] = (node_id, host, pid, clock_offset_ns)  # the next parts take it
 
-        def snapshot(component: int, log: StampLog, value: Any, port: int) -> Any:
-            try:
-                blob = encode(value)
-            except (TypeError, ValueError, OverflowError) as problem:
-                raise self._unrecordable(value, problem, (component, port), log) from problem
-            key = id(value)
-            seen = recent_get(key)
-            if seen is not None:
-                if seen[0] is value and seen[1].blob == blob:
-                    move_to_end(key)  # sent on unchanged (a pass-through stage): stored once
-                    return seen[1]
-                del recent[key]
-                self._recent_bytes -= len(seen[1].blob)
-            kept = recent[key] = (value, Encoded(blob))
-            size = len(blob)
-            self._recent_bytes += size
-            if len(recent) > RECENT_VALUES or self._recent_bytes > RECENT_BYTES:
-                while len(recent) > RECENT_VALUES or (self._recent_bytes > RECENT_BYTES and len(recent) > 1):
-                    self._recent_bytes -= len(popitem(last=False)[1][1].blob)
-            # Large payloads go to the log early: memory held for them stays bounded by bytes.
-            self._pending_bytes += size
-            if self._pending_bytes >= FLUSH_BYTES:
-                self._flush(final=False)
-            return kept[1]
+    # --- drained parts ---------------------------------------------------------------------
+    def _local_collector(self) -> Collector:
+        # portable=False: the parts stay in this process, errors are rendered by the writer.
+        return Collector(CollectorSpec(self.fallback, self._ports, self._labels), self._write_parts, portable=False)
 
-        return snapshot
-
-    def _unrecordable(self, value: Any, problem: BaseException, port: tuple[int, int], log: StampLog) -> BaseException:
-        from .payloads import PayloadError
-        from .writer import PAYLOAD_ADVICE
-
-        kind = type(value)
-        what = str(problem)
-        if not what.startswith("cannot record"):  # the codec names the innermost culprit
-            what = f"cannot record payload of type {kind.__module__}.{kind.__qualname__} ({problem})"
-        step = log.first_step + len(log.ends) - 1  # the step just recorded is the sender
-        error = PayloadError(self._port_label(port), 0, what, PAYLOAD_ADVICE).at_step(step)
-        log.errors.append((step, error))
-        return error
-
-    def _tick(self) -> None:
-        self._flush(final=False)
-        if self._loop is not None and self.status == "running":
-            self._timer = self._loop.call_later(FLUSH_S, self._tick)
-
-    def _full(self, log: StampLog) -> None:
-        # A step loop that never yields to the event loop (the timer cannot run) would grow the
-        # buffers without bound: flush from inside the loop instead.
-        self._flush(final=False)
-
-    def _flush(self, *, final: bool) -> None:
+    def _write_parts(self, parts: list[Drained], final: bool, *, ordered: bool = True) -> None:
         from .writer import Batch
 
-        parts = [log.drain() for log in self._logs]
-        batch = Batch(parts=[p for p in parts if len(p.ends) or p.finished or any(p.outputs) or any(p.sources) or len(p.late)], final=final)
-        self._pending_bytes = 0
-        if batch.parts or final:
-            self._writer.put(batch)
+        if self._placements:
+            self._writer.place(self._placements)
+            self._placements = {}
+        self._writer.put(Batch(parts=parts, final=final, ordered=ordered))
         unrecorded = self._writer.unrecordable
         if unrecorded is not None and self._stop_sent is None and not final:
             self._stop_sent = unrecorded

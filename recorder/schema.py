@@ -11,7 +11,7 @@ from .errors import LogError
 
 __all__ = ["SCHEMA_VERSION", "check_version", "create"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -48,6 +48,16 @@ CREATE TABLE IF NOT EXISTS components (
     initial_values JSON,
     parameters JSON,
     spec BLOB                         -- args, kwargs, parameters, initial values, exactly (codec)
+);
+-- Where each component ran (schema 4): one row per run and component, written with the
+-- run's first rows after the component started (see Recorder.placed).
+CREATE TABLE IF NOT EXISTS placements (
+    run_id VARCHAR NOT NULL,
+    component VARCHAR NOT NULL,       -- components.name
+    node_id VARCHAR,                  -- the cluster node (a Ray node id); NULL off a cluster
+    host VARCHAR,
+    pid INTEGER,
+    clock_offset_ns BIGINT            -- that node's wall clock minus the recording process's; NULL: not measured
 );
 CREATE TABLE IF NOT EXISTS channels (
     run_id VARCHAR NOT NULL,
@@ -167,7 +177,7 @@ SELECT run_id, component, step, end_ns - start_ns AS duration_ns, blocked_ns, se
 FROM steps;
 """
 
-TABLE_NAMES = ("meta", "runs", "components", "channels", "message_log", "payloads", "step_log", "send_waits", "step_failures")
+TABLE_NAMES = ("meta", "runs", "components", "placements", "channels", "message_log", "payloads", "step_log", "send_waits", "step_failures")
 VIEW_NAMES = ("messages", "steps", "run_summary", "component_time", "channel_latency", "throughput", "slowest_steps")
 
 # Older schema version -> SQL that brings it one version up. Version 1 (message and step rows
@@ -180,6 +190,11 @@ CREATE TABLE send_waits (run INTEGER NOT NULL, component INTEGER NOT NULL, step 
 CREATE TABLE payloads (run INTEGER NOT NULL, id BIGINT NOT NULL, data BLOB NOT NULL USING COMPRESSION uncompressed);
 ALTER TABLE message_log ALTER COLUMN payload DROP NOT NULL;
 ALTER TABLE message_log ADD COLUMN payload_id BIGINT;
+""",
+    # Runs recorded before have no placements rows: where they ran is unknown (runs.host/pid
+    # say where they were recorded).
+    3: """
+CREATE TABLE placements (run_id VARCHAR NOT NULL, component VARCHAR NOT NULL, node_id VARCHAR, host VARCHAR, pid INTEGER, clock_offset_ns BIGINT);
 """,
 }
 

@@ -63,6 +63,9 @@ class Batch:
 
     parts: list[Drained] = field(default_factory=list)
     final: bool = False
+    # False for parts shipped from another process: a receiver's part may come before the
+    # sender's it consumed from (see ``Matcher.add``).
+    ordered: bool = True
 
 
 @dataclass(slots=True)
@@ -100,6 +103,9 @@ class Writer:
         self.converted: queue.Queue[TableSet | Ending] = queue.Queue(max_batches)
         self.failure: BaseException | None = None
         self.rows = 0
+        # Where components ran (``Recorder.placed``), by id, until the next write takes them.
+        self._placed: dict[int, tuple[str | None, str, int, int | None]] = {}
+        self._placed_lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name=f"tapeflow-writer-{run_id}", daemon=True)
         self.thread.start()
 
@@ -132,6 +138,12 @@ class Writer:
             self.failure = error
             return
         self.converted.put(tables)
+
+    def place(self, rows: dict[int, tuple[str | None, str, int, int | None]]) -> None:
+        """``component id -> (node_id, host, pid, clock_offset_ns)``, written with the next
+        write (a row placed again replaces the one before)."""
+        with self._placed_lock:
+            self._placed.update(rows)
 
     def close(self) -> None:
         self.thread.join()
@@ -252,6 +264,7 @@ class Writer:
             self.rows += steps.num_rows + messages.num_rows
             con.unregister("offsets")
         con.unregister("channel_ends")
+        self._write_placements(con)
         now = time.time_ns()
         if ending is None:
             con.execute(_BEAT, [now, self.run_id])
@@ -265,9 +278,31 @@ class Writer:
             )
         con.execute("COMMIT")
 
+    def _write_placements(self, con: Any) -> None:
+        with self._placed_lock:
+            placed, self._placed = self._placed, {}
+        if not placed:
+            return
+        names = {c.id: c.name for c in self.run.components}
+        ids = [cid for cid in placed if cid in names]
+        rows = [placed[cid] for cid in ids]
+        params = {"run": self.run_id, "component": [names[cid] for cid in ids]}
+        con.execute("DELETE FROM placements WHERE run_id = $run AND list_contains($component, component)", params)
+        con.execute(
+            "INSERT INTO placements SELECT $run, unnest($component), unnest($node_id), unnest($host), unnest($pid),"
+            " unnest($clock_offset_ns)",
+            {
+                **params,
+                "node_id": [r[0] for r in rows],
+                "host": [r[1] for r in rows],
+                "pid": [r[2] for r in rows],
+                "clock_offset_ns": [r[3] for r in rows],
+            },
+        )
+
     def _tables(self, batch: Batch) -> TableSet:
         """Arrow tables for one batch; the matching of message ends is in ``matching.py``."""
-        tables = self.matcher.add(batch.parts, final=batch.final)
+        tables = self.matcher.add(batch.parts, final=batch.final, ordered=batch.ordered)
         return tables.steps, tables.failures, tables.messages, tables.send_waits, tables.payloads, tables.offsets
 
     @staticmethod

@@ -43,8 +43,9 @@ class TinyLogs(Recorder):
         return log
 
 
-async def test_derived_messages_match_what_each_step_received(tmp_path: Path) -> None:
-    components = [
+def matching_model() -> tuple[list[Component], list[Any]]:
+    """Fan-in, fan-out, initial values and an early finisher."""
+    components: list[Component] = [
         Source(name="a", values=list(range(40))),
         Source(name="b", values=list(range(100, 125))),
         Pass(name="p"),
@@ -60,14 +61,23 @@ async def test_derived_messages_match_what_each_step_received(tmp_path: Path) ->
         wire("add.y", "sink.x"),
         wire("add.y", "take.x"),  # take finishes after 3: later values to it are never consumed
     ]
-    process = LocalProcess(components, connectors, tap=TinyLogs(tmp_path / "log.duckdb"))
+    return components, connectors
+
+
+async def test_derived_messages_match_what_each_step_received(tmp_path: Path) -> None:
+    process = LocalProcess(*matching_model(), tap=TinyLogs(tmp_path / "log.duckdb"))
     seen = spy_on_inputs(process)
     async with process:
         await process.run()
     recorder = process.tap
     assert isinstance(recorder, TinyLogs)
-    with open_log(tmp_path / "log.duckdb") as log:
-        run = log.run(recorder.run_id)
+    check_messages(tmp_path / "log.duckdb", recorder.run_id, process, seen)
+
+
+def check_messages(path: Path, run_id: str, process: Any, seen: dict[tuple[str, int], dict[str, Any]]) -> None:
+    """The recorded messages of a run of :func:`matching_model` against what each step saw."""
+    with open_log(path) as log:
+        run = log.run(run_id)
         targets = dict(run.channels.select("id, target_component || '.' || target_port").fetchall())
         rows = run.messages.select("channel, seq, sender_step, receiver_step, send_ns, receive_ns, consume_ns").fetchall()
         values = {(c, s): v for c, s, v in run.iter_messages()}
