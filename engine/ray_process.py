@@ -122,8 +122,8 @@ class ComponentActor:
     async def load(self, payload: bytes, paths: list[str], cwd: str) -> dict[str, Any]:
         """Take on a component (an actor is reused across runs: see ``_HostPool``); say where
         this actor runs and what its clock reads."""
-        import ray
-        from ray import cloudpickle  # Ray's own copy
+        ray = _ray()
+        cloudpickle = ray.cloudpickle  # Ray's own copy
 
         # The model's own modules must import here as in the driver, wherever it was started.
         for path in reversed(paths):
@@ -161,8 +161,7 @@ class ComponentActor:
         if any(kind == "zmq" for channels in plan.inputs.values() for _, kind in channels):
             from .zmq_channel import ZmqReceiver
 
-            import ray
-
+            ray = _ray()
             self.zmq_receiver = ZmqReceiver(host=plan.zmq_host or ray.util.get_node_ip_address())
             for port, channels in plan.inputs.items():
                 for channel, kind in channels:
@@ -329,7 +328,7 @@ class _RayShip:
         future = asyncio.ensure_future(_ack(ref))
         count = len(items)
 
-        def done(f: asyncio.Future[bool]) -> None:
+        def done(f: asyncio.Future[Any]) -> None:
             if f.cancelled():
                 return
             error = f.exception()
@@ -346,9 +345,15 @@ class _RayShip:
         future.add_done_callback(done)
 
 
-async def _ack(ref: Any) -> bool:
-    result: bool = await ref
-    return result
+async def _ack(ref: Any) -> Any:
+    """Await a Ray object ref as an asyncio task can (a ref is awaitable, not a coroutine)."""
+    return await ref
+
+
+def _ray() -> Any:
+    from .ray_cluster import import_ray
+
+    return import_ray()
 
 
 def _import_roots(components: Iterable[Component]) -> list[str]:
@@ -376,9 +381,7 @@ _ACTOR_CLASS: list[Any] = []
 
 def _actor_class() -> Any:
     if not _ACTOR_CLASS:
-        import ray
-
-        _ACTOR_CLASS.append(ray.remote(ComponentActor))
+        _ACTOR_CLASS.append(_ray().remote(ComponentActor))
     return _ACTOR_CLASS[0]
 
 
@@ -416,6 +419,7 @@ class RayProcess(Process):
         self._options: dict[str, dict[str, Any]] = {}
         self._described: dict[str, str] = {}
         self._skews: dict[str, int] = {}
+        self._dead: set[str] = set()
         self._placements: dict[str, dict[str, Any]] = {}
 
     def output_descriptions(self) -> dict[str, str]:
@@ -434,16 +438,16 @@ class RayProcess(Process):
         except BaseException as error:
             await self._fail_before_run(error)
             raise
-        failures = await asyncio.gather(*(actor.init.remote() for actor in self._actors.values()))
+        failures = await asyncio.gather(*(_ack(a.init.remote()) for a in self._actors.values()), return_exceptions=True)
         for name, failure in zip(self._actors, failures):
             if failure is not None:
-                error = self._failure_error(name, failure)
-                await self._fail_before_run(error)
-                raise error
+                failed = self._died(name, failure) if isinstance(failure, BaseException) else self._failure_error(name, failure)
+                await self._fail_before_run(failed)
+                raise failed
         self.status = "initialised"
 
     async def _start_actors(self, names: list[str], options: dict[str, dict[str, Any]]) -> None:
-        from ray import cloudpickle
+        cloudpickle = _ray().cloudpickle
 
         actor_class = _actor_class()
         cwd = os.getcwd()
@@ -466,9 +470,9 @@ class RayProcess(Process):
             if isinstance(loaded[i], BaseException):  # a pooled actor that has died since
                 self._actors[name] = actor_class.options(**options[name]).remote()
                 loaded[i] = await _ack(self._actors[name].load.remote(payloads[name], paths, cwd))
-        wheres = loaded
         self._options = options
-        for name, where in zip(names, wheres):
+        for name, where in zip(names, loaded):
+            assert isinstance(where, dict)
             self._placements[name] = where
         edges = self._wiring.edges
         fan_in: dict[tuple[str, str], int] = {}
@@ -502,9 +506,7 @@ class RayProcess(Process):
     async def _measure_skews(self) -> None:
         """Each other node's wall clock against ours: the middle of the quickest of a few
         round trips (NTP's estimate). On our own node the clock is the same one: 0."""
-        import ray
-
-        here = ray.get_runtime_context().get_node_id()
+        here = _ray().get_runtime_context().get_node_id()
         self._skews = {}
         by_node: dict[str, int] = {}
         for name, where in self._placements.items():
@@ -556,11 +558,13 @@ class RayProcess(Process):
         if self._interrupt is not None:
             stop.set_exception(self._interrupt)
         names = list(self._actors)
-        runs = {asyncio.ensure_future(_ack(self._actors[n].run.remote(self._skews.get(n, 0)))): n for n in names}
+        runs: dict[asyncio.Future[Any], str] = {
+            asyncio.ensure_future(_ack(self._actors[n].run.remote(self._skews.get(n, 0)))): n for n in names
+        }
         self.status = "running"
         puller = asyncio.ensure_future(self._pull(accept)) if accept is not None else None
         error: BaseException | None = None
-        pending = set(runs)
+        pending: set[asyncio.Future[Any]] = set(runs)
         try:
             while pending and error is None:
                 done, pending = await asyncio.wait(pending | {stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -625,11 +629,11 @@ class RayProcess(Process):
             step=None,
         )
         error.__cause__ = raised
-        self._dead = getattr(self, "_dead", set()) | {name}
+        self._dead.add(name)
         return error
 
     def _live_actors(self) -> list[Any]:
-        dead = getattr(self, "_dead", set())
+        dead = self._dead
         return [a for n, a in self._actors.items() if n not in dead]
 
     async def _pull(self, accept: Any) -> None:
@@ -638,7 +642,7 @@ class RayProcess(Process):
             await self._pull_once(accept, final=False)
 
     async def _pull_once(self, accept: Any, *, final: bool) -> None:
-        names = [n for n in self._actors if n not in getattr(self, "_dead", set())]
+        names = [n for n in self._actors if n not in self._dead]
         results = await asyncio.gather(*(_ack(self._actors[n].drain.remote(final)) for n in names), return_exceptions=True)
         for result in results:
             if isinstance(result, list) and result:
@@ -677,8 +681,7 @@ class RayProcess(Process):
         """Hand the actors of ``reusable`` components to the pool, end the others."""
         if not self._actors:
             return
-        import ray
-
+        ray = _ray()
         keep = set(reusable)
         for name, actor in self._actors.items():
             if name in keep and _POOL.give(self._options.get(name, {}), actor):
@@ -713,8 +716,7 @@ class _HostPool:
         return repr(sorted(options.items()))
 
     def _check_session(self) -> None:
-        import ray
-
+        ray = _ray()
         session = ray.get_runtime_context().get_job_id() if ray.is_initialized() else None
         if session != self._session:
             self._idle = {}
