@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 from .channel import Inbox
 from .component import Component
 from .connector import Connector
-from .errors import ComponentError, ProcessError, TapeflowError
+from .errors import ComponentError, NotAvailableError, ProcessError, TapeflowError
 from .process import Process, _component_error, _status_of
 from .remote import Intake, Outbox
 from .stepping import InputFeed, OutputFeed, StepCounter, run_plain, run_stamped
@@ -350,6 +350,16 @@ async def _ack(ref: Any) -> Any:
     return await ref
 
 
+NEEDS_ZMQ = "ZMQConnector needs pyzmq, which is not installed: pip install 'tapeflow[zmq]'"
+
+
+def _needs_zmq() -> None:
+    try:
+        import zmq  # noqa: F401
+    except ImportError as error:
+        raise NotAvailableError(NEEDS_ZMQ) from error
+
+
 def _ray() -> Any:
     from .ray_cluster import import_ray
 
@@ -430,6 +440,8 @@ class RayProcess(Process):
 
         await self._open_run()
         try:
+            if any(c.kind == "zmq" for c in self.connectors):
+                _needs_zmq()
             ensure_ray(self.address)
             names = list(self.components)
             options = {n: self.components[n].resources.to_ray_options() for n in names}

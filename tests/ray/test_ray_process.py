@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from tapeflow import (
     Connector,
     ConnectorSpec,
     LocalProcess,
+    NotAvailableError,
     ProcessError,
     RayConnector,
     RayProcess,
@@ -147,3 +149,11 @@ async def test_an_actor_that_dies_ends_the_run_naming_it(tmp_path: Path) -> None
     os.kill(pid, signal.SIGKILL)
     with pytest.raises(ComponentError, match=r"component 'doomed' \(ray_models.HangAt\): its Ray actor died"):
         await asyncio.wait_for(running, 30)
+
+
+async def test_zmq_connector_without_pyzmq_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "zmq", None)  # what an install without the extra looks like
+    process = RayProcess(*model(tmp_path, ZMQConnector), tap=None)
+    with pytest.raises(NotAvailableError) as raised:
+        await process.run()
+    assert str(raised.value) == "ZMQConnector needs pyzmq, which is not installed: pip install 'tapeflow[zmq]'"
