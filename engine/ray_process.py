@@ -280,12 +280,12 @@ class ComponentActor:
         if task is not None:
             task.cancel()
 
-    async def drain(self, final: bool = False) -> list[Any]:
-        """The recorded parts so far (pulled by the driver)."""
+    async def drain(self, final: bool = False) -> tuple[list[Any], int]:
+        """The recorded parts so far and the steps begun (pulled by the driver)."""
         if self.collector is not None:
             self.collector.flush(final=final)
         parts, self.parts = self.parts, []
-        return parts
+        return parts, self.counter.steps
 
     async def destroy(self) -> tuple[StepFailure | None, str | None]:
         """Destroy the component; report a failure, and what it says it produced (a file
@@ -430,6 +430,7 @@ class RayProcess(Process):
         self._described: dict[str, str] = {}
         self._skews: dict[str, int] = {}
         self._dead: set[str] = set()
+        self._progress: dict[str, int] = {}
         self._placements: dict[str, dict[str, Any]] = {}
 
     def output_descriptions(self) -> dict[str, str]:
@@ -574,7 +575,8 @@ class RayProcess(Process):
             asyncio.ensure_future(_ack(self._actors[n].run.remote(self._skews.get(n, 0)))): n for n in names
         }
         self.status = "running"
-        puller = asyncio.ensure_future(self._pull(accept)) if accept is not None else None
+        self._progress = {}
+        puller = asyncio.ensure_future(self._pull(accept))
         error: BaseException | None = None
         pending: set[asyncio.Future[Any]] = set(runs)
         try:
@@ -600,10 +602,9 @@ class RayProcess(Process):
                 for late in pending:  # their errors came after the one that ended the run
                     if late.done() and not late.cancelled():
                         late.exception()
-            if puller is not None:
-                puller.cancel()
-                await asyncio.gather(puller, return_exceptions=True)
-                await self._pull_once(accept, final=True)
+            puller.cancel()
+            await asyncio.gather(puller, return_exceptions=True)
+            await self._pull_once(accept, final=True)
             if not stop.done():
                 stop.cancel()
             self._stop = self._loop = None
@@ -654,11 +655,20 @@ class RayProcess(Process):
             await self._pull_once(accept, final=False)
 
     async def _pull_once(self, accept: Any, *, final: bool) -> None:
+        """Take what the actors recorded (into the recorder, if the run is recorded) and how
+        far each has come (for ``progress()``)."""
         names = [n for n in self._actors if n not in self._dead]
         results = await asyncio.gather(*(_ack(self._actors[n].drain.remote(final)) for n in names), return_exceptions=True)
-        for result in results:
-            if isinstance(result, list) and result:
-                accept(result)
+        for name, result in zip(names, results):
+            if isinstance(result, tuple):
+                parts, steps = result
+                self._progress[name] = steps
+                if parts and accept is not None:
+                    accept(parts)
+
+    def progress(self) -> dict[str, int]:
+        """Steps begun so far by each component, as of the last pull (every 0.2 s)."""
+        return dict(self._progress)
 
     async def destroy(self) -> None:
         if self._destroyed:

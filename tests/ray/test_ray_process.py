@@ -76,6 +76,7 @@ async def test_same_outputs_as_local_process(tmp_path: Path, connector: str) -> 
     assert sorted(merged) == sorted(kept(tmp_path / "local" / "merged.json"))
     assert [v for v in merged if v % 2] == [i for i in range(100) if i % 2]
     assert remote.step_counts == local.step_counts
+    assert remote.progress() == remote.step_counts  # what the CLI's live progress line reads
     # Every component ran in an actor of its own, none in this process.
     pids = {json.loads((tmp_path / "ray" / f).read_text())["pid"] for f in ("sums.json", "merged.json")}
     assert len(pids) == 2 and os.getpid() not in pids
