@@ -197,6 +197,19 @@ class Process:
         self._end_record(_status_of(error), error)
 
     async def run(self) -> None:
+        """Run every component to the end. Called without ``init()`` first (no ``async
+        with``), it initialises the process itself and also destroys it at the end."""
+        owns_lifecycle = not self._pending
+        if owns_lifecycle:
+            await self.init()
+        try:
+            await self._run()
+        finally:
+            if owns_lifecycle:
+                await self.destroy()
+
+    async def _run(self) -> None:
+        """The run itself, between ``init()`` and ``destroy()``: what a process kind does."""
         raise NotImplementedError
 
     async def destroy(self) -> None:
@@ -208,14 +221,7 @@ class Process:
         if self._destroyed:
             return
         self._destroyed = True
-        first_error: BaseException | None = None
-        for component in self._initialised:
-            try:
-                await component.destroy()
-            except Exception as error:
-                if first_error is None:
-                    first_error = _component_error(component, None, "destroy", error)
-                    first_error.__cause__ = error
+        first_error = await self._destroy_components()
         if self._pending:  # initialised, never run: the record still needs its ending
             self._pending = False
             ended_by = first_error or self._exit_error
@@ -226,6 +232,18 @@ class Process:
                 teardown(first_error)
         if first_error is not None:
             raise first_error
+
+    async def _destroy_components(self) -> BaseException | None:
+        """Every initialised component's ``destroy()``; the first failure, as an error."""
+        first_error: BaseException | None = None
+        for component in self._initialised:
+            try:
+                await component.destroy()
+            except Exception as error:
+                if first_error is None:
+                    first_error = _component_error(component, None, "destroy", error)
+                    first_error.__cause__ = error
+        return first_error
 
     def _end_record(self, status: str, error: BaseException | None) -> None:
         self._ended = True
@@ -262,19 +280,7 @@ class LocalProcess(Process):
 
     kind = "local"
 
-    async def run(self) -> None:
-        """Run every component to the end. Called without ``init()`` first (no ``async
-        with``), it initialises the process itself and also destroys it at the end."""
-        owns_lifecycle = not self._pending
-        if owns_lifecycle:
-            await self.init()
-        try:
-            await self._run_components()
-        finally:
-            if owns_lifecycle:
-                await self.destroy()
-
-    async def _run_components(self) -> None:
+    async def _run(self) -> None:
         self._pending = False
         tap = self.run_tap
         names = list(self.components)

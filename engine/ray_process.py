@@ -551,17 +551,7 @@ class RayProcess(Process):
         )
         return error
 
-    async def run(self) -> None:
-        owns_lifecycle = not self._pending
-        if owns_lifecycle:
-            await self.init()
-        try:
-            await self._run_actors()
-        finally:
-            if owns_lifecycle:
-                await self.destroy()
-
-    async def _run_actors(self) -> None:
+    async def _run(self) -> None:
         self._pending = False
         tap = self.run_tap
         accept = getattr(tap, "accept", None) if tap is not None else None
@@ -670,10 +660,8 @@ class RayProcess(Process):
         """Steps begun so far by each component, as of the last pull (every 0.2 s)."""
         return dict(self._progress)
 
-    async def destroy(self) -> None:
-        if self._destroyed:
-            return
-        self._destroyed = True
+    async def _destroy_components(self) -> BaseException | None:
+        """Each actor's ``destroy()``; actors that ended cleanly go back to the pool."""
         first_error: BaseException | None = None
         live = self._live_actors()
         names = [n for n in self._actors if self._actors[n] in live]
@@ -688,16 +676,7 @@ class RayProcess(Process):
             if failure is not None and first_error is None:
                 first_error = self._failure_error(name, failure)
         self._kill_actors(n for n, result in zip(names, results) if isinstance(result, tuple) and result[0] is None)
-        if self._pending:
-            self._pending = False
-            ended_by = first_error or self._exit_error
-            self._end_record("completed" if ended_by is None else _status_of(ended_by), ended_by)
-        elif first_error is not None and self._ended:
-            teardown = getattr(self.run_tap, "teardown_failed", None)
-            if teardown is not None:
-                teardown(first_error)
-        if first_error is not None:
-            raise first_error
+        return first_error
 
     def _kill_actors(self, reusable: Iterable[str] = ()) -> None:
         """Hand the actors of ``reusable`` components to the pool, end the others."""
