@@ -339,6 +339,7 @@ def _register_log_commands() -> None:
 
 
 _register_log_commands()
+__import__("tapeflow.replaycmd").replaycmd.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:
