@@ -158,3 +158,18 @@ async def test_zmq_connector_without_pyzmq_says_what_to_install(monkeypatch: pyt
     with pytest.raises(NotAvailableError) as raised:
         await process.run()
     assert str(raised.value) == "ZMQConnector needs pyzmq, which is not installed: pip install 'tapeflow[zmq]'"
+
+
+async def test_a_ray_runs_log_replays_like_a_local_ones(tmp_path: Path) -> None:
+    """The log of a run across actors means what a local run's means: every component
+    replays equal to what it did in its actor."""
+    from tapeflow.replay import replay
+
+    log = tmp_path / "log.duckdb"
+    process = RayProcess(*model(tmp_path, ZMQConnector, n=60), tap=Recorder(log))
+    await process.run()
+    assert process.run_id is not None
+    result = replay(process.run_id, log=log)
+    assert result.ok, result.report()
+    equal = [line for line in result.report().splitlines() if f" equal to run {process.run_id!r} " in line]
+    assert len(equal) == len(process.components), result.report()
