@@ -332,14 +332,15 @@ def _options(
     """tapeflow: an event-sourced dataflow engine with recorded replay."""
 
 
-def _register_log_commands() -> None:
-    from tapeflow.logcmd import register
+def _register_commands() -> None:
+    """The commands that read the log; each module imports what it needs when it runs."""
+    from tapeflow import logcmd, replaycmd, reportcmd
 
-    register(app)
+    for module in (logcmd, replaycmd, reportcmd):
+        module.register(app)
 
 
-_register_log_commands()
-__import__("tapeflow.replaycmd").replaycmd.register(app)
+_register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

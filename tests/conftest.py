@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,10 +85,20 @@ def _in_an_empty_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     """Every test starts in an empty working folder with none of tapeflow's variables set:
     what a user meets. A run recorded by default lands in ./tapeflow.duckdb of that folder
     (also for subprocesses, which inherit it), never in the checkout, and a test that sets
-    TAPEFLOW_LOG or TAPEFLOW_RECORD does so itself, where a reader can see it."""
+    TAPEFLOW_LOG or TAPEFLOW_RECORD does so itself, where a reader can see it. The user's
+    cache folder (where ``tapeflow calibrate`` keeps its measurements) is an empty one of the
+    test's: the default path is exercised, the real cache never read or written."""
     monkeypatch.delenv("TAPEFLOW_LOG", raising=False)
     monkeypatch.delenv("TAPEFLOW_RECORD", raising=False)
+    monkeypatch.delenv("TAPEFLOW_CALIBRATION", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture
+def calibration_file() -> Path:
+    """Where ``tapeflow calibrate`` stores its measurements by default in a test."""
+    return Path(os.environ["XDG_CACHE_HOME"]) / "tapeflow" / "calibration.json"
 
 
 @pytest.fixture(params=["plain", "stamped"])

@@ -1,0 +1,243 @@
+"""Is the Ray verdict right? Predicted against measured RayProcess makespans.
+
+    .venv/bin/python bench/verdict.py            # the whole matrix (about 3 min on 2 cores)
+    .venv/bin/python bench/verdict.py --quick    # fewer steps
+    .venv/bin/python bench/verdict.py --json
+
+For each model shape (chain, fan-out, diamond, loop, and the seed tutorial model) and step
+mix (sleeping steps, CPU-bound steps, tiny steps): record a LocalProcess run, predict its
+makespan on RayProcess with this machine's cores for each connector (``tapeflow report
+--replay``: every step's CPU time measured alone), run it on RayProcess with that connector
+(recorded, so its makespan is read the same way: first step start to last step end), and
+print predicted against measured, the error, and whether the verdict (from the predicted
+speedup against the measured one) was right. Ray's and the actors' start are not in either
+makespan. Uses the stored calibration (``tapeflow calibrate``) if there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import typing as _t
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# bench/ holds ray.py: first on sys.path it would shadow Ray itself. At the end, this module
+# still imports by its name (verdict), for Ray workers and the replay alike.
+if sys.path and Path(sys.path[0] or os.getcwd()).resolve() == HERE:
+    del sys.path[0]
+if str(HERE) not in sys.path:
+    sys.path.append(str(HERE))
+
+from tapeflow import IO, Component, ComponentArgsDict, ConnectorSpec  # noqa: E402
+
+STEP_S = 0.02  # work per working step (sleep or CPU)
+
+
+def _work(mode: str, seconds: float) -> None:
+    if mode == "sleep":
+        time.sleep(seconds)
+    elif mode == "cpu":
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+
+
+class Source(Component):
+    io = IO(outputs=["x"])
+
+    def __init__(self, n: int, **kwargs: _t.Unpack[ComponentArgsDict]) -> None:
+        super().__init__(**kwargs)
+        self._n = n
+        self._i = 0
+
+    async def step(self) -> None:
+        if self._i >= self._n:
+            await self.io.close()
+            return
+        self.x = self._i
+        self._i += 1
+
+
+class Work(Component):
+    """Passes ``x`` on after ``seconds`` of sleep or CPU (``mode``), or at once (``tiny``)."""
+
+    io = IO(inputs=["x"], outputs=["y"])
+
+    def __init__(self, mode: str, seconds: float, **kwargs: _t.Unpack[ComponentArgsDict]) -> None:
+        super().__init__(**kwargs)
+        self._mode, self._seconds = mode, seconds
+
+    async def step(self) -> None:
+        _work(self._mode, self._seconds)
+        self.y = self.x
+
+
+class Join(Component):
+    """Adds its ``width`` inputs."""
+
+    io = IO()
+
+    def __init__(self, width: int, **kwargs: _t.Unpack[ComponentArgsDict]) -> None:
+        super().__init__(**kwargs)
+        self._ports = [f"x{i}" for i in range(width)]
+        self.io = IO(inputs=self._ports, outputs=["y"])
+
+    async def step(self) -> None:
+        self.y = sum(getattr(self, p) for p in self._ports)
+
+
+class Feedback(Component):
+    """One side of a loop: ``x`` from outside, ``fb`` from the other side."""
+
+    io = IO(inputs=["x", "fb"], outputs=["y"])
+
+    def __init__(self, mode: str, seconds: float, **kwargs: _t.Unpack[ComponentArgsDict]) -> None:
+        super().__init__(**kwargs)
+        self._mode, self._seconds = mode, seconds
+
+    async def step(self) -> None:
+        _work(self._mode, self._seconds)
+        self.y = self.x + self.fb
+
+
+class Sink(Component):
+    io = IO(inputs=["x"], outputs=[])
+
+    async def step(self) -> None:
+        pass
+
+
+def build(shape: str, mode: str, n: int, process: str, connector: str) -> Any:
+    from tapeflow import AsyncioConnector, LocalProcess, RayConnector, RayProcess, ZMQConnector
+    from tapeflow.engine.config import load_process
+
+    kind: Any = {"asyncio": AsyncioConnector, "ray": RayConnector, "zmq": ZMQConnector}[connector]
+    if shape == "tutorial":
+        return load_process(ROOT / "examples" / "tutorial" / "model.yaml", process=process, connector=connector)
+    s = STEP_S if mode != "tiny" else 0.0
+    comps: list[Any] = [Source(name="src", n=n)]
+    wires: list[tuple[str, str]] = []
+    if shape == "chain":
+        comps += [Work(name=f"w{i}", mode=mode, seconds=s) for i in range(3)] + [Sink(name="sink")]
+        wires = [("src.x", "w0.x"), ("w0.y", "w1.x"), ("w1.y", "w2.x"), ("w2.y", "sink.x")]
+    elif shape in ("fan-out", "diamond"):
+        width = 4 if shape == "fan-out" else 2
+        seconds = [s] * width if shape == "fan-out" else [s, 2 * s]
+        comps += [Work(name=f"w{i}", mode=mode, seconds=seconds[i]) for i in range(width)]
+        comps += [Join(name="join", width=width), Sink(name="sink")]
+        wires = [("src.x", f"w{i}.x") for i in range(width)] + [(f"w{i}.y", f"join.x{i}") for i in range(width)] + [("join.y", "sink.x")]
+    elif shape == "loop":
+        comps += [Feedback(name="a", mode=mode, seconds=s, initial_values={"fb": [0]}), Work(name="b", mode=mode, seconds=s), Sink(name="sink")]
+        wires = [("src.x", "a.x"), ("a.y", "b.x"), ("b.y", "a.fb"), ("b.y", "sink.x")]
+    connectors = [kind(spec=ConnectorSpec(source=a, target=b)) for a, b in wires]
+    process_class: Any = RayProcess if process == "ray" else LocalProcess
+    return process_class(components=comps, connectors=connectors, name=f"{shape}-{mode}")
+
+
+def run(process: Any, log: Path) -> str:
+    from tapeflow.recorder import Recorder
+
+    process.tap = Recorder(log)
+
+    async def main() -> None:
+        async with process:
+            await process.run()
+
+    asyncio.run(main())
+    return str(process.run_id)
+
+
+def makespan(log: Path, run_id: str) -> float:
+    from tapeflow.recorder import open_log
+
+    with open_log(log) as opened:
+        row = opened.con.execute("SELECT (max(end_ns) - min(start_ns)) / 1e9 FROM steps WHERE run_id = ?", [run_id]).fetchone()
+    return float(row[0]) if row else 0.0
+
+
+def case(shape: str, mode: str, n: int, cpus: int, log: Path) -> list[dict[str, Any]]:
+    from tapeflow.replay.predict import verdict
+    from tapeflow.replay.report import timing_report
+
+    local_id = run(build(shape, mode, n, "local", "asyncio"), log)
+    folder = ROOT / "examples" / "tutorial" if shape == "tutorial" else HERE
+    found = timing_report(local_id, log=log, cpus=[cpus], replay=True, path=[folder])
+    recorded = found["makespan_s"]
+    rows = []
+    for p in found["predictions"]:
+        ray_id = run(build(shape, mode, n, "ray", p["connector"]), log)
+        measured = makespan(log, ray_id)
+        error = (p["makespan_s"] - measured) / measured
+        ok_time = abs(error) <= 0.15 or (measured < 1.0 and abs(p["makespan_s"] - measured) <= 0.15)
+        actual = verdict(recorded / measured)
+        rows.append({
+            "shape": shape, "mix": "sleep" if shape == "tutorial" else mode, "cpus": cpus, "connector": p["connector"],
+            "local_s": recorded, "predicted_s": p["makespan_s"], "measured_s": measured, "error": error, "within_bar": ok_time,
+            "predicted_speedup": p["speedup"], "measured_speedup": recorded / measured, "predicted_verdict": p["verdict"],
+            "measured_verdict": actual, "verdict_right": p["verdict"] == actual,
+        })
+    return rows
+
+
+def render(rows: list[dict[str, Any]], calibrated: bool) -> str:
+    head = (f"{'shape':<9} {'mix':<6} {'cpus':>4} {'conn':<4} {'local s':>8} {'pred s':>8} {'meas s':>8} {'error':>7} {'bar':>4} "
+            f"{'pred x':>7} {'meas x':>7}  {'predicted':<17} {'measured':<17} right")
+    lines = [head]
+    for r in rows:
+        lines.append(
+            f"{r['shape']:<9} {r['mix']:<6} {r['cpus']:>4} {r['connector']:<4} {r['local_s']:>8.3f} {r['predicted_s']:>8.3f} "
+            f"{r['measured_s']:>8.3f} {r['error']:>+7.1%} {'ok' if r['within_bar'] else 'MISS':>4} {r['predicted_speedup']:>6.2f}x "
+            f"{r['measured_speedup']:>6.2f}x  {r['predicted_verdict']:<17} {r['measured_verdict']:<17} {'yes' if r['verdict_right'] else 'NO'}"
+        )
+    within = sum(r["within_bar"] for r in rows)
+    right = sum(r["verdict_right"] for r in rows)
+    lines.append(f"{within}/{len(rows)} within 15% (or 0.15 s under 1 s); {right}/{len(rows)} verdicts right; "
+                 f"costs {'calibrated (tapeflow calibrate)' if calibrated else 'built-in defaults'}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--only", help="comma-separated shapes")
+    args = parser.parse_args()
+    from tapeflow.engine.ray_cluster import ensure_ray
+    from tapeflow.replay.calibrate import load
+
+    cpus = os.cpu_count() or 1
+    shapes = ["chain", "fan-out", "diamond", "loop"]
+    mixes = {"sleep": 15 if args.quick else 30, "cpu": 15 if args.quick else 30, "tiny": 1000 if args.quick else 3000}
+    ensure_ray()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="tapeflow-verdict-") as folder:
+        os.chdir(folder)  # the tutorial's FileWriter writes ray.csv here
+        log = Path(folder) / "verdict.duckdb"
+        plan = [(s, m, n) for s in shapes for m, n in mixes.items()] + [("tutorial", "sleep", 0)]
+        for shape, mode, n in plan:
+            if args.only and shape not in args.only.split(","):
+                continue
+            rows.extend(case(shape, mode, n, cpus, log))
+            if not args.json:
+                print(f"  done {shape} {mode}", file=sys.stderr, flush=True)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(f"verdict: predicted vs measured RayProcess makespan, {cpus} CPUs, python {sys.version.split()[0]}")
+        print(render(rows, load().measured))
+
+
+if __name__ == "__main__":
+    # The components by their module's name, not __main__'s: Ray workers and the replay
+    # import them as verdict.Work.
+    import verdict
+
+    verdict.main()

@@ -1,0 +1,257 @@
+"""Predicting a run's makespan on ``RayProcess`` (one actor per component) with N cores.
+
+The unrolled step graph (``graph.py``) is simulated with greedy list scheduling: a step is
+ready when its predecessors are done (its actor's step before, the steps whose messages it
+consumes plus the connector's hop latency, and backpressure on bounded channels); a ready
+step's CPU part takes one of N cores, first come first served, and its waiting part (a
+sleep, I/O) takes none. Each step costs the actor loop's ``step_s`` and each message
+``message_s`` of CPU on its sender and again on its receiver (``calibrate.py``).
+
+Bounds, for the same graph and costs: the span law (no schedule beats the longest path), the
+work law (no schedule beats the CPU work spread over N cores), and Graham's bound for any
+greedy schedule (the CPU work over N plus the longest path).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .calibrate import Calibration, ConnectorCost
+from .graph import StepGraph, longest_path
+
+__all__ = ["MARGINAL", "PAYS_OFF", "Costs", "Prediction", "placement_problem", "predict", "simulate", "verdict"]
+
+PAYS_OFF = 1.25
+MARGINAL = 1.0
+
+
+@dataclass(slots=True)
+class Costs:
+    """Per node: CPU seconds (competing for cores) and waiting seconds (not)."""
+
+    cpu: list[float]
+    wait: list[float]
+
+    @property
+    def cpu_work(self) -> float:
+        return math.fsum(self.cpu)
+
+
+@dataclass(slots=True)
+class Prediction:
+    cpus: int
+    connector: str
+    makespan_s: float | None
+    speedup: float | None
+    verdict: str
+    reason: str
+    lower_s: float | None = None  # span law / work law
+    upper_s: float | None = None  # Graham
+    span_s: float | None = None
+    cpu_work_s: float | None = None
+    messaging_s: float | None = None
+    one_off_s: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        speedup_bounds = None
+        if self.makespan_s is not None and self.lower_s and self.upper_s and self.speedup is not None:
+            base = self.speedup * self.makespan_s
+            speedup_bounds = [round(base / self.upper_s, 3), round(base / self.lower_s, 3)]
+        return {
+            "cpus": self.cpus,
+            "connector": self.connector,
+            "makespan_s": r6(self.makespan_s),
+            "speedup": None if self.speedup is None else round(self.speedup, 3),
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "bounds_s": {"span_law": r6(self.span_s), "work_law": r6(None if self.cpu_work_s is None else self.cpu_work_s / self.cpus),
+                         "graham": r6(self.upper_s)},
+            "speedup_bounds": speedup_bounds,
+            "cpu_work_s": r6(self.cpu_work_s),
+            "messaging_s": r6(self.messaging_s),
+            "one_off_s": r6(self.one_off_s),
+        }
+
+
+def r6(x: float | None) -> float | None:
+    return None if x is None else round(x, 6)
+
+
+def verdict(speedup: float) -> str:
+    if speedup >= PAYS_OFF:
+        return "pays off"
+    if speedup >= MARGINAL:
+        return "marginal"
+    return "does not pay off"
+
+
+def node_costs(graph: StepGraph, cost: ConnectorCost, factors: Mapping[int, float], wall_ns: Sequence[float] | None = None) -> Costs:
+    """CPU and waiting seconds per node on Ray: the step's own (``wall_ns`` if given, else
+    recorded; CPU part ``graph.cpu_ns``), divided by a what-if factor, plus loop and messages."""
+    durations = wall_ns if wall_ns is not None else graph.dur_ns
+    cpu: list[float] = []
+    wait: list[float] = []
+    for v, c in enumerate(graph.comp):
+        f = factors.get(c, 1.0)
+        own = durations[v] / 1e9 / f
+        mine = min(graph.cpu_ns[v] / 1e9 / f, own)
+        cpu.append(mine + graph.steps[v] * cost.step_s + (graph.msgs_in[v] + graph.msgs_out[v]) * cost.message_s)
+        wait.append(own - mine)
+    return Costs(cpu, wait)
+
+
+def simulate(graph: StepGraph, costs: Costs, cores: int, latency: float) -> float:
+    """The makespan of a greedy list schedule of ``graph`` on ``cores`` cores."""
+    n = len(graph.comp)
+    indegree = [0] * n
+    succ = graph.succ
+    for out in succ:
+        for code in out:
+            indegree[code >> 1] += 1
+    ready_at = [0.0] * n
+    cpu, wait = costs.cpu, costs.wait
+    # (time, kind, seq, node): kind 0 = a core frees, 1 = a step is done, 2 = a step is ready;
+    # at one instant cores free before ready steps take them.
+    events: list[tuple[float, int, int, int]] = [(0.0, 2, v, v) for v in range(n) if indegree[v] == 0]
+    heapq.heapify(events)
+    queue: deque[int] = deque()
+    free = cores
+    seq = n
+    end = 0.0
+    push, pop = heapq.heappush, heapq.heappop
+    while events:
+        t, kind, _, v = pop(events)
+        if kind == 2:
+            if cpu[v] <= 0.0:
+                seq += 1
+                push(events, (t + wait[v], 1, seq, v))
+            elif free > 0:
+                free -= 1
+                seq += 1
+                push(events, (t + cpu[v], 0, seq, v))
+            else:
+                queue.append(v)
+        elif kind == 0:
+            if queue:
+                u = queue.popleft()
+                seq += 1
+                push(events, (t + cpu[u], 0, seq, u))
+            else:
+                free += 1
+            seq += 1
+            push(events, (t + wait[v], 1, seq, v))
+        else:
+            if t > end:
+                end = t
+            for code in succ[v]:
+                s = code >> 1
+                at = t + latency if code & 1 else t
+                if at > ready_at[s]:
+                    ready_at[s] = at
+                indegree[s] -= 1
+                if indegree[s] == 0:
+                    seq += 1
+                    push(events, (ready_at[s], 2, seq, s))
+    return end
+
+
+def placement_problem(resources: Sequence[tuple[str, Mapping[str, Any]]], cpus: int, memory: float, gpus: float = 0.0) -> str | None:
+    """Why the components' declared resources cannot all be held at once by one node of
+    ``cpus`` cores (``None`` when they can). ``resources``: (name, Ray options) pairs."""
+    from tapeflow.engine.errors import ProcessError
+    from tapeflow.engine.ray_cluster import check_placement
+
+    node = {"CPU": float(cpus), "GPU": float(gpus), "memory": float(memory)}
+    try:
+        check_placement(resources, [node])
+    except ProcessError as error:
+        return str(error).replace("Ray cluster", f"Ray cluster of this machine with {cpus} CPUs")
+    total_cpu = math.fsum(float(options.get("num_cpus") or 0) for _, options in resources)
+    if total_cpu > cpus + 1e-9:
+        return (f"the components ask for cpu={total_cpu:g} together and {cpus} CPUs hold them one after another, "
+                "not at once: actors would wait for each other; lower their cpu, or give more CPUs")
+    return None
+
+
+@dataclass(slots=True)
+class Context:
+    """What the verdict's reason speaks of."""
+
+    recorded_s: float
+    work_s: float
+    span_s: float
+    critical_path: list[str]
+    per_step: list[tuple[str, float]]  # (component, mean seconds a step), heaviest first
+    step_p50_s: float
+    messages: int
+    components: int
+
+
+def predict(
+    graph: StepGraph,
+    costs_by_connector: Mapping[str, Costs],
+    calibration: Calibration,
+    cpus: int,
+    context: Context,
+    order: Sequence[int] | None = None,
+    placement: str | None = None,
+) -> list[Prediction]:
+    """One prediction per connector for ``cpus`` cores."""
+    found: list[Prediction] = []
+    for connector, costs in costs_by_connector.items():
+        cost = calibration.connectors[connector]
+        one_off = calibration.one_off_s(context.components)
+        if placement is not None:
+            found.append(Prediction(cpus, connector, None, None, "cannot place", placement, one_off_s=one_off))
+            continue
+        span = longest_path(graph, [c + w for c, w in zip(costs.cpu, costs.wait)], cost.latency_s, order).length_ns
+        cpu_work = costs.cpu_work
+        if cpus >= len(graph.names):
+            makespan = span  # every actor has a core of its own: nothing waits for one
+        else:
+            makespan = simulate(graph, costs, cpus, cost.latency_s)
+        lower = max(span, cpu_work / cpus)
+        upper = cpu_work / cpus + span
+        makespan = min(max(makespan, lower), upper)
+        speedup = context.recorded_s / makespan if makespan > 0 else math.inf
+        messaging = context.messages * 2 * cost.message_s + graph.total_steps * cost.step_s
+        found.append(Prediction(
+            cpus, connector, makespan, speedup, verdict(speedup),
+            _reason(speedup, makespan, cpus, connector, cost, messaging, cpu_work, context),
+            lower, upper, span, cpu_work, messaging, one_off,
+        ))
+    return found
+
+
+def _s(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.3g} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} µs"
+
+
+def _reason(speedup: float, makespan: float, cpus: int, connector: str, cost: ConnectorCost, messaging: float, cpu_work: float, ctx: Context) -> str:
+    said = f"{_s(makespan)} instead of {_s(ctx.recorded_s)}"
+    if speedup < PAYS_OFF and messaging > 0.5 * max(ctx.work_s, 1e-12):
+        return (f"steps of {_s(ctx.step_p50_s)} (median) against {_s(cost.message_s)} of CPU per {connector} message on each side"
+                f" and {_s(cost.latency_s)} a hop: messaging would dominate ({said})")
+    parallelism = ctx.work_s / ctx.span_s if ctx.span_s > 0 else 1.0
+    if speedup < PAYS_OFF and parallelism < PAYS_OFF:
+        path = " -> ".join(ctx.critical_path[:6]) + (" -> …" if len(ctx.critical_path) > 6 else "")
+        return (f"one chain: the critical path ({path}) holds {_s(ctx.span_s)} of the {_s(ctx.work_s)} of work, "
+                f"so little can run side by side ({said})")
+    if speedup < PAYS_OFF and cpu_work / cpus > 0.8 * makespan:
+        return f"{_s(cpu_work)} of CPU on {cpus} core{'s' if cpus > 1 else ''}: the cores set the pace ({said})"
+    if speedup < PAYS_OFF:
+        return f"what runs side by side saves less than the hops and messages cost ({said})"
+    heavy = [(name, mean) for name, mean in ctx.per_step if mean > 0][:3]
+    if len(heavy) >= 2:
+        listed = ", ".join(f"{name!r} ({_s(mean)} a step)" for name, mean in heavy)
+        return f"{listed} run side by side instead of one after another: {said}"
+    return f"the work of {_s(ctx.work_s)} spreads over {cpus} cores along a longest chain of {_s(ctx.span_s)}: {said}"
