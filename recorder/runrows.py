@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..engine.resources import Resource
 from ..engine.tap import ComponentInfo, RunInfo
 from .errors import RecordingError
 
@@ -130,7 +131,8 @@ def component_spec(info: ComponentInfo, encode: Callable[[Any], bytes]) -> bytes
     recorder's codec, with its fallback) cannot carry."""
     spec = {
         "args": list(info.positional),
-        "kwargs": dict(info.args),
+        # A Resource is stored as its dict, which every constructor takes alike (and equal).
+        "kwargs": {k: v.to_dict() if isinstance(v, Resource) else v for k, v in info.args.items()},
         "parameters": dict(info.parameters),
         "initial_values": dict(info.initial_values),
     }

@@ -72,10 +72,12 @@ def test_seed_yaml_runs_on_ray_through_the_cli_from_another_folder(tmp_path: Pat
 
 async def test_resources_example_is_refused_without_a_gpu(ray_session: Any) -> None:
     no_gpu(ray_session)
-    process = load("resources").build(tap=None)
+    # Recorded, as a user runs it: the refusal is in the log as a failed run.
+    process = load("resources").build()
     with pytest.raises(ProcessError, match=GPU_REFUSED.format(extra="")):
         async with process:
             await process.run()
+    assert process.status == "failed" and process.run_id is not None
 
 
 async def test_resources_yaml_is_refused_without_a_gpu(ray_session: Any) -> None:

@@ -92,6 +92,25 @@ async def test_spec_keeps_a_numpy_array_argument(tmp_path: Path) -> None:
     assert same(back, weights)
 
 
+async def test_a_resource_argument_is_recorded_as_the_dict_it_equals(tmp_path: Path) -> None:
+    """``resources=Resource(...)``, as the tutorial passes it: recorded as its dict form,
+    which rebuilds an equal Resource (what a replay passes back to the constructor)."""
+    from tapeflow import Resource
+
+    class Closes(Component):
+        io = IO(outputs=["x"])
+
+        async def step(self) -> None:
+            await self.io.close()
+
+    given = Resource(cpu="500m", gpu=1, memory="512Mi", resources={"custom_hardware": 2})
+    run_id = await record(tmp_path / "log.duckdb", Closes(name="src", resources=given))
+    with open_log(tmp_path / "log.duckdb") as log:
+        stored = log.run(run_id).component_spec("src")["kwargs"]["resources"]
+    assert stored == {"cpu": 0.5, "gpu": 1.0, "memory": 536870912, "resources": {"custom_hardware": 2.0}}
+    assert Resource.coerce(stored) == given
+
+
 async def test_json_columns_take_what_json_cannot_hold(tmp_path: Path) -> None:
     component, _, _ = build()
     run_id = await record(tmp_path / "log.duckdb", component)
