@@ -7,6 +7,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${1:-$root/.venv-plugboard}"
 
 python312="$(command -v python3.12 || true)"
+# A pyenv shim is on PATH even where it cannot run 3.12 here: keep only one that runs.
+if [[ -n "$python312" ]] && ! "$python312" -c 'import sys' >/dev/null 2>&1; then
+  python312=""
+fi
 if [[ -z "$python312" ]] && command -v pyenv >/dev/null 2>&1; then
   version="$(pyenv versions --bare | grep -E '^3\.12(\.|$)' | sort -V | tail -n 1 || true)"
   [[ -n "$version" ]] && python312="$(pyenv root)/versions/$version/bin/python3.12"
