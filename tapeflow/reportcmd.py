@@ -139,23 +139,36 @@ def report(
     replay: Annotated[bool, typer.Option("--replay", help="Replay each component alone to measure its steps' wall and CPU time (takes as long as the steps).")] = False,
     path: Annotated[list[Path] | None, typer.Option("--path", metavar="FOLDER", help="With --replay: import component classes from this folder too.", show_default=False)] = None,
     format: Annotated[str, typer.Option("--format", "-f", help="table or json (docs/report.md).")] = "table",
+    html: Annotated[Path | None, typer.Option("--html", metavar="PATH", help="Also write the report as one self-contained HTML page (timeline, speedup against N, tables).", show_default=False)] = None,
 ) -> None:
     """Where a run's time went, its critical path, and whether RayProcess would make it faster."""
+    from tapeflow.recorder.log import open_log
     from tapeflow.replay.report import parse_what_if, timing_report
 
     if format not in ("table", "json"):
         raise _fail(UserError(f"--format: unknown format {format!r}; choose table or json"))
+    wrote = None
     try:
-        found = timing_report(
-            run, log=log, cpus=cpus, connectors=connector or ("ray", "zmq"), what_if=parse_what_if(what_if or ()),
-            replay=replay, path=path or (),
-        )
+        with open_log(log) as opened:  # one log for the report and the page's timeline
+            found = timing_report(
+                run, log=opened, cpus=cpus, connectors=connector or ("ray", "zmq"), what_if=parse_what_if(what_if or ()),
+                replay=replay, path=path or (),
+            )
+            if html is not None:
+                from tapeflow.replay.html import write_html
+
+                try:
+                    wrote = write_html(html, found, opened)
+                except OSError as error:
+                    raise UserError(f"{html}: cannot write the page ({error.strerror}); check the path") from None
     except UserError as error:
         raise _fail(error) from None
     if format == "json":
         print(json.dumps(found, indent=2, default=str))
     else:
         _render(found)
+    if wrote is not None:
+        print(wrote, file=sys.stderr if format == "json" else sys.stdout)
 
 
 def trace(

@@ -136,7 +136,9 @@ def test_a_recorded_run_unrolls_into_its_steps_and_messages(tmp_path: Path) -> N
     path = longest_path(graph, graph.dur_ns)
     makespan = max(graph.end_ns) - min(graph.start_ns)
     assert 0 < path.length_ns <= makespan
-    assert path.components(graph)[0] == "src" and path.components(graph)[-1] in ("add", "sink")
+    # Only the source's first step has no predecessor; where the heaviest path ends depends on
+    # which steps were slow (with steps this tiny, it may stay in the source).
+    assert path.components(graph)[0] == "src"
 
 
 def test_a_large_run_is_read_in_blocks(tmp_path: Path) -> None:
