@@ -3,19 +3,24 @@
 Knows nothing of DuckDB, Ray or ZeroMQ at import time.
 """
 
-from .component import Component, ComponentArgsDict
+from .component import Component, ComponentArgsDict, Status
 from .connector import AsyncioConnector, Connector, ConnectorSpec, RayConnector, ZMQConnector
+from .decorator import component
 from .errors import (
     ComponentError,
     ConfigError,
+    ExportError,
     Interrupted,
+    IOStreamClosedError,
     ModelError,
     NotAvailableError,
+    NotInitialisedError,
     OutputNotSetError,
     ProcessError,
     ResourceError,
     TapeflowError,
     UserError,
+    ValidationError,
 )
 from .io import IO
 from .process import LocalProcess, Process
@@ -29,12 +34,15 @@ __all__ = [
     "ComponentArgsDict",
     "ComponentError",
     "ConfigError",
+    "ExportError",
     "Interrupted",
+    "IOStreamClosedError",
     "Connector",
     "ConnectorSpec",
     "LocalProcess",
     "ModelError",
     "NotAvailableError",
+    "NotInitialisedError",
     "OutputNotSetError",
     "ProcessError",
     "Process",
@@ -42,7 +50,10 @@ __all__ = [
     "RayProcess",
     "Resource",
     "ResourceError",
+    "Status",
     "TapeflowError",
     "UserError",
+    "ValidationError",
     "ZMQConnector",
+    "component",
 ]

@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from enum import StrEnum
 from typing import Any, ClassVar, NotRequired, TypedDict
 
-from .io import IO
+from .io import IO, merged
 from .resources import Resource
 
-__all__ = ["Component", "ComponentArgsDict"]
+__all__ = ["Component", "ComponentArgsDict", "Status", "set_status"]
+
+
+class Status(StrEnum):
+    """Where a component or a process is in its life, with Plugboard's values.
+
+    ``CREATED`` (built), ``INIT`` (``init()`` done), ``RUNNING``, ``WAITING`` (between two
+    ``Process.step()`` calls), and the three ends: ``COMPLETED``, ``FAILED``, ``STOPPED``
+    (cancelled, interrupted, or ended because another component failed). A ``StrEnum``:
+    ``process.status == "completed"`` holds.
+    """
+
+    CREATED = "created"
+    INIT = "init"
+    RUNNING = "running"
+    WAITING = "waiting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether this status is an end: completed, failed or stopped."""
+        return self in (Status.COMPLETED, Status.FAILED, Status.STOPPED)
 
 
 class ComponentArgsDict(TypedDict):
@@ -23,8 +47,16 @@ class ComponentArgsDict(TypedDict):
 # Attribute names the engine or the base class owns; a port with one of these names would
 # overwrite it (or be overwritten), so IO declarations that use them are refused.
 _RESERVED = frozenset(
-    {"name", "io", "parameters", "initial_values", "resources", "init", "step", "destroy", "exports"}
+    {
+        "name", "io", "parameters", "initial_values", "resources", "init", "step", "destroy", "exports",
+        "status", "export",
+    }
 )
+
+
+def set_status(component: Component, status: Status) -> None:
+    """The process's way to set a component's ``status`` (read-only to the component)."""
+    component.__dict__["_tapeflow_status"] = status
 
 
 class Component:
@@ -58,6 +90,16 @@ class Component:
                     f"{cls.__name__}: port name {clash[0]!r} is reserved by Component; "
                     "rename the port"
                 )
+            # A subclass adds its ports to its bases' (Plugboard merges them too): bases first.
+            bases = [b.io for b in cls.__bases__ if issubclass(b, Component) and isinstance(b.io, IO)]
+            try:
+                cls.io = merged(bases, declared)
+            except ValueError as error:
+                raise ValueError(f"{cls.__name__}: {str(error).removeprefix('IO: ')} (with the ports it inherits)") from None
+        own_exports = cls.__dict__.get("exports")
+        if own_exports is not None:
+            inherited = [e for b in cls.__bases__ if issubclass(b, Component) for e in (b.exports or [])]
+            cls.exports = list(dict.fromkeys([*inherited, *own_exports]))
         if "resources" in cls.__dict__ and not isinstance(cls.__dict__["resources"], Resource):
             cls.resources = Resource.coerce(cls.__dict__["resources"])
 
@@ -73,6 +115,7 @@ class Component:
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string, got {name!r}")
         self.name = name
         self.io = type(self).io.copy()
+        self.io.owner = f"component {name!r} ({self.class_path})"
         # Anything but a list (a str, a number) is reported with every other wiring problem
         # when the process is built (check_wiring); here it must only not crash.
         given = initial_values if isinstance(initial_values, Mapping) else {}
@@ -84,6 +127,14 @@ class Component:
         self.parameters: dict[str, Any] = dict(self.own_parameters)
         class_resources = type(self).resources
         self.resources = Resource.coerce(resources, base=class_resources) if resources is not None else class_resources
+
+    @property
+    def status(self) -> Status:
+        """Where this component is in its run (Plugboard's values), set by its process:
+        ``created``, ``init``, ``running``, ``waiting`` (between two ``Process.step()``
+        calls), then ``completed``, ``failed`` or ``stopped``. Read-only, as in Plugboard."""
+        status: Status = self.__dict__.get("_tapeflow_status", Status.CREATED)
+        return status
 
     @property
     def class_path(self) -> str:
@@ -100,6 +151,16 @@ class Component:
         """The positional arguments this component was constructed with."""
         return tuple(self.__dict__.get("_tapeflow_positional", ()))
 
+    def export(self) -> dict[str, Any]:
+        """``{"type": class path, "args": {...}}``: how to build this component again, as a
+        component entry of a YAML model holds it (Plugboard's ``Component.export()``).
+
+        ``args`` are the arguments of the outermost constructor call, positional ones under
+        their parameter names; a ``Resource`` becomes a mapping."""
+        from .export import export_component
+
+        return export_component(self)
+
     async def init(self) -> None:
         """Runs once before the first step."""
 
@@ -110,4 +171,4 @@ class Component:
         """Runs once after the last step, also when the process failed."""
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r})"
+        return f"{type(self).__name__}(name={self.__dict__.get('name')!r})"

@@ -1,6 +1,9 @@
 """YAML model files → processes, with every problem in the file reported at once.
 
-A model file reads (``plugboard:`` is accepted for ``tapeflow:`` so Plugboard models run)::
+A model file reads (``plugboard:`` is accepted for ``tapeflow:`` so Plugboard models run,
+and so is the form Plugboard's ``Process.dump()`` writes: connector ends as
+``{entity: a, descriptor: x}``, ``mode: pipeline``, a ``state`` backend and ``tune: null``,
+which a run leaves unused)::
 
     tapeflow:
       process:
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -44,6 +48,7 @@ from .modelfile import (
     DEFAULT_PROCESS,
     ComponentEntry,
     ConnectorEntry,
+    ModelSpec,
     validate_section,
 )
 from .yamldoc import YamlSource, YamlSyntaxError, gc_paused, parse_yaml
@@ -65,6 +70,7 @@ _ALIASES: dict[str, str] = {
     "plugboard.connector.AsyncioConnector": "tapeflow.engine.connector.AsyncioConnector",
     "plugboard.connector.asyncio_connector.AsyncioConnector": "tapeflow.engine.connector.AsyncioConnector",
     "plugboard.component.Component": "tapeflow.engine.component.Component",
+    "plugboard.component.component.Component": "tapeflow.engine.component.Component",
     "plugboard.library.FileReader": "tapeflow.engine.library.FileReader",
     "plugboard.library.FileWriter": "tapeflow.engine.library.FileWriter",
     "plugboard.library.file_io.FileReader": "tapeflow.engine.library.FileReader",
@@ -225,6 +231,7 @@ def _build(source: YamlSource, path: Path, process_choice: str | None = None, co
     assert section is not None
     rootkey, body = section
     spec = validate_section(body, rootkey, report.add)
+    _check_plugboard_extras(spec, rootkey, report)
     if process_choice is not None:
         spec.process_type = PROCESS_CHOICES[process_choice]
         if connector_choice is None and process_choice == "ray" and spec.connector_type in _IN_PROCESS_ONLY:
@@ -275,6 +282,29 @@ def _build(source: YamlSource, path: Path, process_choice: str | None = None, co
     report.raise_if_any()
     assert isinstance(process, Process)
     return process
+
+
+def _check_plugboard_extras(spec: ModelSpec, rootkey: str, report: _Report) -> None:
+    """What Plugboard's dumped YAML holds beyond tapeflow's form: a connector ``mode``
+    (``pipeline`` is the only one for ports) and connector_builder ``parameters`` (always
+    written, empty)."""
+    at_args: tuple[str | int, ...] = (rootkey, "process", "args")
+    for entry in spec.connectors:
+        if entry.mode in (None, "pipeline"):
+            continue
+        label = f"connector '{entry.source} -> {entry.target}'"
+        if entry.mode == "pubsub":
+            why = "is Plugboard's mode for events, which tapeflow does not run"
+        else:
+            why = "is not a connector mode"
+        report.add((*at_args, "connectors", entry.index, "mode"), f"{label}: mode {entry.mode!r} {why}; use 'pipeline' (or leave mode out)")
+    if "parameters" in spec.connector_args:
+        parameters = spec.connector_args.pop("parameters")
+        if parameters:
+            report.add(
+                (rootkey, "process", "connector_builder", "args", "parameters"),
+                "process.connector_builder: parameters are not taken by tapeflow's connectors; remove them",
+            )
 
 
 def _root_section(source: YamlSource, report: _Report) -> tuple[str, Any] | None:
@@ -357,6 +387,10 @@ def _import_class(target: str, written: str, slot: _Slot) -> tuple[type | None, 
     except Exception as error:
         return None, f"{head}: module {module_name!r} raised on import: {_describe(error)}; fix the module"
     found = getattr(module, attr, None)
+    # A function made a component by @component names the component class it made.
+    made = getattr(found, "component_class", None)
+    if not isinstance(found, type) and isinstance(made, type):
+        return made, ""
     if isinstance(found, type):
         return found, ""
     if found is not None:
@@ -417,6 +451,16 @@ def _build_component(
         report.add((*at, "components", i, "type"), f"{label}: {problem}")
         return None
     here: tuple[str | int, ...] = (*at, "components", i, "args")
+    if "constraints" in entry.args and not _takes(cls, "constraints"):
+        # Plugboard's dump writes every component's constraints (for its tuner), mostly empty.
+        if entry.args["constraints"]:
+            report.add(
+                (*here, "constraints"),
+                f"{label}: constraints are for Plugboard's tuner, which tapeflow does not have; remove them",
+                key=True,
+            )
+            return None
+        entry.args.pop("constraints")
     if not arguments.check(cls, entry.type, entry.args, label, report.add, here):
         return None
     try:
@@ -429,6 +473,21 @@ def _build_component(
         return None
     assert isinstance(component, Component)
     return component
+
+
+def _takes(cls: type, parameter: str) -> bool:
+    """Whether some constructor along ``cls``'s MRO names ``parameter`` (not ``**kwargs``)."""
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is None or klass is object:
+            continue
+        try:
+            found = inspect.signature(init).parameters.get(parameter)
+        except (TypeError, ValueError):
+            continue
+        if found is not None and found.kind not in (found.VAR_KEYWORD, found.VAR_POSITIONAL):
+            return True
+    return False
 
 
 def _check_connector_forms(

@@ -5,13 +5,17 @@ reads ``<where>: <what is wrong>; <what would be right>``::
 
     TapeflowError
     ├── UserError                  the model or the command is wrong; the CLI prints one line, exits 2
-    │   ├── ModelError             the wiring or arguments of a model (all problems at once)
-    │   ├── ConfigError            a YAML model file (all problems at once, with file:line:col)
+    │   ├── ValidationError        a model that is not valid (Plugboard's name for it)
+    │   │   ├── ModelError         the wiring or arguments of a model (all problems at once)
+    │   │   └── ConfigError        a YAML model file (all problems at once, with file:line:col)
     │   ├── ResourceError          a resource quantity that does not parse
     │   ├── NotAvailableError      a feature that needs an extra (ray, zmq) that is not here
     │   ├── OutputNotSetError      a step ended without setting a declared output
+    │   ├── ExportError            a model that a YAML file cannot hold (Process.dump)
     │   └── ProcessError           a process used out of order (init twice, …)
+    │       └── NotInitialisedError  step() before init() (Plugboard's name)
     ├── ComponentError             a component's init/step/destroy raised; the CLI exits 1
+    ├── IOStreamClosedError        stepped by hand past the end of its data (Plugboard's name)
     ├── Interrupted                stopped by a signal (SIGINT, SIGTERM); the CLI exits 128 + signal
     └── (in tapeflow.engine.channel, the channel ends' contract)
         ├── WouldBlock             receive_nowait() on an empty channel
@@ -27,8 +31,11 @@ from dataclasses import dataclass
 __all__ = [
     "ComponentError",
     "ConfigError",
+    "ExportError",
+    "IOStreamClosedError",
     "ModelError",
     "NotAvailableError",
+    "NotInitialisedError",
     "Interrupted",
     "OutputNotSetError",
     "Problem",
@@ -36,6 +43,7 @@ __all__ = [
     "ResourceError",
     "TapeflowError",
     "UserError",
+    "ValidationError",
 ]
 
 
@@ -59,7 +67,14 @@ class Problem:
     path: tuple[str | int, ...] = ()
 
 
-class ModelError(UserError):
+class ValidationError(UserError):
+    """A model that is not valid: the base of ``ModelError`` (wiring, arguments) and
+    ``ConfigError`` (a YAML file). Plugboard raises ``plugboard.exceptions.ValidationError``
+    for these from ``init()``; tapeflow finds them when the process is built, so an
+    ``except ValidationError`` moved to tapeflow must wrap the process's construction."""
+
+
+class ModelError(ValidationError):
     """A model is wired or configured wrongly; carries every problem found, not just the first."""
 
     def __init__(self, problems: list[Problem]) -> None:
@@ -67,7 +82,7 @@ class ModelError(UserError):
         super().__init__("\n".join(p.message for p in self.problems))
 
 
-class ConfigError(UserError):
+class ConfigError(ValidationError):
     """A model file is malformed or invalid; each line starts with ``file:line:col``."""
 
     def __init__(self, lines: list[str]) -> None:
@@ -87,6 +102,12 @@ class OutputNotSetError(UserError):
     """A step finished without ever setting one of the component's declared outputs."""
 
 
+class ExportError(UserError, ValueError):
+    """A component or process that a YAML model file cannot hold: an argument that is not
+    plain data, connectors of several types, a file name that is not ``.yaml``. Also a
+    ``ValueError``, as Plugboard raises for the same mistakes."""
+
+
 class ComponentError(TapeflowError):
     """A component's code raised; the original exception is ``__cause__``.
 
@@ -101,6 +122,18 @@ class ComponentError(TapeflowError):
 
 class ProcessError(UserError):
     """A process was driven out of order: ``init()`` twice for one run, say."""
+
+
+class NotInitialisedError(ProcessError):
+    """``Process.step()`` before ``init()`` (Plugboard's name). ``run()`` never raises it:
+    called without ``init()`` it runs the whole life cycle itself."""
+
+
+class IOStreamClosedError(TapeflowError):
+    """Stepped by hand past the end of the data (Plugboard's name): a component whose
+    ``step()`` is called after it closed (``await self.io.close()``, a ``FileReader`` past its
+    last row), or ``Process.step()`` once every component has finished. Catch it to stop a
+    hand-written loop; a process's own ``run()`` never raises it."""
 
 
 class Interrupted(TapeflowError):

@@ -47,6 +47,7 @@ class ConnectorEntry:
     index: int  # position in the file's list, kept because invalid entries are left out
     source: str
     target: str
+    mode: str | None = None  # Plugboard writes "pipeline"; tapeflow has no other
 
 
 @dataclass(slots=True)
@@ -103,7 +104,7 @@ def validate_section(body: Any, rootkey: str, report: Report) -> ModelSpec:
     for i, item in enumerate(raw_connectors if isinstance(raw_connectors, list) else []):
         try:
             checked = connector_model.model_validate(item)
-            connectors.append(ConnectorEntry(i, checked.source, checked.target))
+            connectors.append(_connector_entry(i, checked))
         except ValidationError as error:
             _report_structure(error, connector_model, (*at, "connectors", i), report)
     builder = _dig(body, "process", "connector_builder")
@@ -134,8 +135,24 @@ def _spec_of(whole: Any) -> ModelSpec:
         name=args.name,
         parameters=dict(args.parameters or {}),
         components=[ComponentEntry(item.type, dict(item.args or {})) for item in args.components],
-        connectors=[ConnectorEntry(i, item.source, item.target) for i, item in enumerate(args.connectors)],
+        connectors=[_connector_entry(i, item) for i, item in enumerate(args.connectors)],
     )
+
+
+def _connector_entry(index: int, item: Any) -> ConnectorEntry:
+    return ConnectorEntry(index, item.source, item.target, item.mode)
+
+
+def _end(value: Any) -> Any:
+    """A connector end as ``"component.port"``: written so, or as Plugboard dumps it,
+    ``{entity: component, descriptor: port}`` (then joined here)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and set(value) == {"entity", "descriptor"}:
+        entity, descriptor = value["entity"], value["descriptor"]
+        if isinstance(entity, str) and isinstance(descriptor, str):
+            return f"{entity}.{descriptor}"
+    raise ValueError("write it as 'component.port' or as {entity: component, descriptor: port}")
 
 
 def _type_or_default(value: Any, default: str) -> str | None:
@@ -147,7 +164,7 @@ def _type_or_default(value: Any, default: str) -> str | None:
 @functools.cache
 def _schema() -> tuple[Any, Any, Any, Any]:
     """The pydantic models of a model file, built on first use so pydantic loads only then."""
-    from pydantic import BaseModel, ConfigDict
+    from pydantic import BaseModel, BeforeValidator, ConfigDict
 
     class Strict(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -161,6 +178,9 @@ def _schema() -> tuple[Any, Any, Any, Any]:
         components: list[Any]
         connectors: list[Any] = []
         parameters: dict[str, Any] | None = None
+        # Plugboard's state backend, which Process.dump() writes: read and left unused
+        # (tapeflow's event log records every run instead).
+        state: TypeRef | None = None
 
     class ProcessSection(Strict):
         type: str = DEFAULT_PROCESS
@@ -169,14 +189,20 @@ def _schema() -> tuple[Any, Any, Any, Any]:
 
     class Section(Strict):
         process: ProcessSection
+        # Plugboard's optimisation section (Process.dump() writes ``tune: null``): a run
+        # ignores it, as ``plugboard process run`` does.
+        tune: Any = None
 
     class ComponentItem(Strict):
         type: str
         args: dict[str, Any] | None = None
 
+    End = typing.Annotated[str, BeforeValidator(_end)]
+
     class ConnectorItem(Strict):
-        source: str
-        target: str
+        source: End
+        target: End
+        mode: str | None = None
 
     # The same document with its entries typed: what a section that is right validates as.
     class WholeArgs(ProcessArgs):
@@ -188,6 +214,7 @@ def _schema() -> tuple[Any, Any, Any, Any]:
 
     class Whole(Strict):
         process: WholeProcess
+        tune: Any = None
 
     return Section, ComponentItem, ConnectorItem, Whole
 
@@ -204,6 +231,8 @@ def _report_structure(error: Any, model: Any, at: tuple[str | int, ...], report:
             report((*at, *loc[:-1]), f"{_dotted((*at, *loc[:-1]))}: missing required key {loc[-1]!r}; add it")
         else:
             message = str(item["msg"])
+            if kind == "value_error":  # a validator of ours: its own words, without pydantic's prefix
+                message = str(item.get("ctx", {}).get("error", message))
             wanted = message[:1].lower() + message[1:]
             report((*at, *loc), f"{_dotted((*at, *loc))}: got {_short(item.get('input'))}; {wanted}")
 

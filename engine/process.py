@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -10,9 +11,20 @@ from functools import partial
 from typing import Any, ClassVar
 
 from .channel import DEFAULT_CAPACITY, Inbox
-from .component import Component
+from .component import Component, Status, set_status
 from .connector import Connector
-from .errors import ComponentError, ProcessError, TapeflowError
+from .errors import (
+    ComponentError,
+    Interrupted,
+    IOStreamClosedError,
+    ModelError,
+    NotAvailableError,
+    NotInitialisedError,
+    Problem,
+    ProcessError,
+    TapeflowError,
+)
+from .lockstep import Lockstep
 from .stepping import InputFeed, OutputFeed, StepCounter, run_plain, run_stamped
 from .tap import DEFAULT_TAP, ChannelInfo, ComponentInfo, RunInfo, Tap, default_tap
 from .wiring import Wiring, check_wiring
@@ -27,9 +39,15 @@ class Process:
     be called by hand. ``tap`` (see ``tapeflow.engine.tap``) hears every message and step: by
     default the run is recorded into the event log (``tapeflow.recorder``; set
     ``TAPEFLOW_RECORD=0`` to turn that off everywhere), ``tap=None`` records nothing.
+
+    ``status`` (a ``Status``, Plugboard's values) says where the process is; each component
+    has its own. ``step()`` takes one step of every component, by hand; ``export()`` and
+    ``dump(path)`` write the process as a YAML model.
     """
 
     kind: ClassVar[str] = "abstract"
+    # Whether step() can drive this kind by hand in this Python process (not on Ray actors).
+    _steps_by_hand: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -45,6 +63,7 @@ class Process:
         self.parameters: dict[str, Any] = dict(parameters or {})
         self.connectors: list[Connector] = list(connectors)
         component_list = list(components)
+        _check_built(component_list)
         self._wiring: Wiring = check_wiring(component_list, self.connectors)
         self.components: dict[str, Component] = self._wiring.components
         self.tap = tap
@@ -64,6 +83,23 @@ class Process:
         self._exit_error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Future[None] | None = None
+        # The state of a run driven by step(), from its first step() to the next init().
+        self._lockstep: Lockstep | None = None
+
+    @property
+    def status(self) -> Status:
+        """Where the process is: ``created``, ``init``, ``running``, ``waiting`` (between two
+        ``step()`` calls), ``completed``, ``failed``, or ``stopped`` (cancelled, interrupted)."""
+        return self._status
+
+    @status.setter
+    def status(self, value: str) -> None:
+        # Process kinds set tapeflow's own words ("initialised", "cancelled"): Plugboard's here.
+        status = _PLUGBOARD_STATUS.get(value) or Status(value)
+        self._status = status
+        if status in (Status.INIT, Status.RUNNING):
+            for component in getattr(self, "components", {}).values():
+                set_status(component, status)
 
     @property
     def channel_kind(self) -> str:
@@ -177,8 +213,9 @@ class Process:
         self._interrupt = None
         self.step_counts = {}
         self._counters = {}
+        self._lockstep = None
         for component in self.components.values():
-            component.io.closed = False
+            component.io.reopen()
             component.parameters = {**self.parameters, **component.own_parameters}
         # One decision per run, never written back to self.tap: a process can be run again.
         tap = default_tap(self) if self.tap is DEFAULT_TAP else self.tap
@@ -199,6 +236,11 @@ class Process:
     async def run(self) -> None:
         """Run every component to the end. Called without ``init()`` first (no ``async
         with``), it initialises the process itself and also destroys it at the end."""
+        if self._lockstep is not None and self._pending:
+            raise ProcessError(
+                f"process {self.name!r}: run() after step() in the same run; step() on to the end, "
+                "or destroy() and init() again before run()"
+            )
         owns_lifecycle = not self._pending
         if owns_lifecycle:
             await self.init()
@@ -247,9 +289,96 @@ class Process:
 
     def _end_record(self, status: str, error: BaseException | None) -> None:
         self._ended = True
-        self.status = status
+        self._settle(status, error)
         if self.run_tap is not None:
             self.run_tap.run_ended(status, error)
+
+    def _settle(self, status: str, error: BaseException | None) -> None:
+        """The process's and its components' statuses at the end of a run: the component
+        that failed is ``failed``, the others ``stopped``; a signal stops them all."""
+        stopped = isinstance(error, Interrupted) or status == "cancelled"
+        self.status = "cancelled" if stopped else status
+        failed = error.component if isinstance(error, ComponentError) and not stopped else None
+        for name, component in self.components.items():
+            if self._status is Status.COMPLETED:
+                set_status(component, Status.COMPLETED)
+            elif name == failed:
+                set_status(component, Status.FAILED)
+            elif not component.status.is_terminal or self._lockstep is None:
+                set_status(component, Status.STOPPED)
+
+    async def step(self) -> None:
+        """Take one step of every component that can take one, by hand (tests, notebooks):
+        values sent in this step reach their receivers in this same call, so a chain moves
+        one value all the way through it. Plugboard's ``Process.step()``.
+
+        Call ``init()`` first (``NotInitialisedError`` otherwise). Once no component has a
+        value left to step on, the run is ``completed`` and ``step()`` raises
+        ``IOStreamClosedError``: the end of a hand-written loop. A step that raises fails the
+        run as in ``run()``. Steps taken here are not in the event log (the run is, with its
+        outcome); ``run()`` cannot take over a run begun with ``step()``. ``LocalProcess``
+        only: a ``RayProcess`` runs its components in actors.
+        """
+        if not self._steps_by_hand:
+            raise NotAvailableError(
+                f"process {self.name!r}: step() is not available on {type(self).__name__}, whose components run "
+                "elsewhere; step the model by hand on a LocalProcess"
+            )
+        lockstep = self._lockstep
+        if not self._pending:
+            if self._ended and not self._destroyed:
+                if lockstep is not None and self._status is Status.COMPLETED:
+                    raise IOStreamClosedError(f"process {self.name!r}: every component has finished; the run is completed")
+                raise ProcessError(f"process {self.name!r}: the run ended ({self._status}); destroy() and init() again to step it")
+            raise NotInitialisedError(
+                f"process {self.name!r}: step() before init(); call await process.init() first (or step inside async with process:)"
+            )
+        if lockstep is None:
+            lockstep = self._lockstep = Lockstep(self.components, self._wiring.edges)
+        self._status = Status.RUNNING
+        try:
+            sent = await lockstep.step(self._step_error)
+        except BaseException as error:
+            self._pending = False
+            self._end_record(_status_of(error), error)
+            raise
+        if lockstep.done or not sent:
+            if not lockstep.done:
+                waiting = ", ".join(repr(n) for n in lockstep.waiting())
+                stuck = ProcessError(f"process {self.name!r}: no component can step ({waiting} wait for inputs nobody sends); check the wiring")
+                self._pending = False
+                self._end_record("failed", stuck)
+                raise stuck
+            self._pending = False
+            self._end_record("completed", None)
+            raise IOStreamClosedError(f"process {self.name!r}: every component has finished; the run is completed")
+        self._status = Status.WAITING
+
+    def _step_error(self, component: Component, index: int, error: Exception) -> Exception:
+        if isinstance(error, TapeflowError):
+            return error
+        wrapped = _component_error(component, index, "step", error)
+        wrapped.__traceback__ = None
+        return wrapped
+
+    def export(self) -> dict[str, Any]:
+        """The ``process:`` section of a YAML model for this process: its type, its
+        connectors' type, and its name, components, connectors and parameters (Plugboard's
+        ``Process.export()``)."""
+        from .export import export_process
+
+        return export_process(self)
+
+    def dump(self, path: str | os.PathLike[str]) -> None:
+        """Write this process as a YAML model file (``.yaml`` or ``.yml``) that
+        ``tapeflow run`` and ``load_process`` read back (Plugboard's ``Process.dump()``).
+
+        A component type defined in the script run as ``__main__`` loads back only in that
+        script; put components in a module for ``tapeflow run``. ``ExportError`` names any
+        argument a YAML file cannot hold."""
+        from .export import dump_process
+
+        dump_process(self, path)
 
     def interrupt(self, reason: BaseException) -> None:
         """Stop the run after the steps now in progress, from a signal handler or another
@@ -269,6 +398,26 @@ def _settle(future: asyncio.Future[None], error: BaseException) -> None:
         future.set_exception(error)
 
 
+# tapeflow's words for a run's status (the event log keeps them) → Plugboard's.
+_PLUGBOARD_STATUS = {"initialised": Status.INIT, "cancelled": Status.STOPPED}
+
+
+def _check_built(components: Sequence[object]) -> None:
+    """A component whose ``__init__`` never called ``Component.__init__`` has no name, ports
+    or parameters of its own: one line that says so, instead of an ``AttributeError`` later."""
+    problems = []
+    for i, component in enumerate(components):
+        if isinstance(component, Component) and "name" not in vars(component):
+            cls = type(component)
+            problems.append(Problem(
+                f"component class {cls.__name__!r} ({cls.__module__}.{cls.__qualname__}) was built without "
+                f"Component.__init__; call super().__init__(**kwargs) in {cls.__name__}.__init__",
+                ("components", i),
+            ))
+    if problems:
+        raise ModelError(problems)
+
+
 def _status_of(error: BaseException | None) -> str:
     if error is None:
         return "completed"
@@ -279,6 +428,7 @@ class LocalProcess(Process):
     """Runs every component as one task on the running asyncio event loop."""
 
     kind = "local"
+    _steps_by_hand = True
 
     async def _run(self) -> None:
         self._pending = False

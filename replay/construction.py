@@ -114,6 +114,7 @@ def resolve_class(recorded: RecordedComponent, folders: Sequence[Path]) -> type[
         except Exception as error:
             raise ReplayError(f"{recorded.where}: class {recorded.class_path!r} no longer imports ({_describe(error)}); {advice}") from error
     found = getattr(module, attr, None)
+    found = getattr(found, "component_class", found)  # a @component function: its class
     if not isinstance(found, type) or not issubclass(found, Component):
         what = "is not there" if found is None else f"is a {type(found).__name__}, not a Component class"
         raise ReplayError(f"{recorded.where}: class {recorded.class_path!r} no longer imports ({attr!r} {what} in module {module_name!r}); {advice}")

@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Unpack
 
-from ..component import Component, ComponentArgsDict
-from ..errors import NotAvailableError, UserError
+from ..component import _RESERVED, Component, ComponentArgsDict
+from ..errors import IOStreamClosedError, NotAvailableError, UserError
 from ..io import IO
 from .file_formats import (
     READ_FORMATS,
@@ -50,6 +50,12 @@ def _where(component: Component) -> str:
     return f"component {component.name!r} ({type(component).__name__})"
 
 
+def _ports(component: Component, io: IO) -> IO:
+    """``io`` as the component's own ports (its messages name the component)."""
+    io.owner = component.io.owner
+    return io
+
+
 def _fields(component: Component, field_names: Iterable[str]) -> tuple[str, ...]:
     if isinstance(field_names, str):
         raise FileFormatError(
@@ -62,7 +68,7 @@ def _fields(component: Component, field_names: Iterable[str]) -> tuple[str, ...]
     for field in fields:
         # A field becomes an attribute of the component; one that names a method or an engine
         # attribute (``step``, ``name``) would overwrite it.
-        if isinstance(field, str) and hasattr(type(component), field):
+        if isinstance(field, str) and (hasattr(type(component), field) or field in _RESERVED):
             raise FileFormatError(
                 f"{_where(component)}: field {field!r} clashes with an attribute of {type(component).__name__}; "
                 "rename the column"
@@ -132,7 +138,7 @@ class FileReader(Component):
         super().__init__(**kwargs)
         self._path = Path(path)
         self._fields = _fields(self, field_names)
-        self.io = IO(outputs=self._fields)  # per-instance ports: the fields decide them
+        self.io = _ports(self, IO(outputs=self._fields))  # per-instance ports: the fields decide them
         self._format = _check_format(self, self._path, "read")
         _check_storage(self, storage_options)
         self._parse_numbers = parse_numbers
@@ -160,6 +166,11 @@ class FileReader(Component):
         except FormatProblem as problem:
             raise FileFormatError(f"{_where(self)}: {problem}") from None
         if row is None:
+            if self.io.finished:  # stepped by hand past the end: as Plugboard, a closed error
+                raise IOStreamClosedError(
+                    f"{_where(self)}: stepped past the last row of {str(self._path)!r} ({_rows_text(self._count)} read); "
+                    "stop stepping it (catch IOStreamClosedError to end a loop that steps it by hand)"
+                )
             await self.io.close()
             return
         self.__dict__.update(row)
@@ -197,7 +208,7 @@ class FileWriter(Component):
         super().__init__(**kwargs)
         self._path = Path(path)
         self._fields = _fields(self, field_names)
-        self.io = IO(inputs=self._fields)  # per-instance ports: the fields decide them
+        self.io = _ports(self, IO(inputs=self._fields))  # per-instance ports: the fields decide them
         self._format = _check_format(self, self._path, "write")
         _check_storage(self, storage_options)
         self._writer: RowWriter | None = None

@@ -19,7 +19,7 @@ from typing import Any, Unpack
 
 from ..component import Component, ComponentArgsDict
 from ..io import IO
-from .file_io import FileFormatError, _fields, _where
+from .file_io import FileFormatError, _fields, _ports, _where
 
 __all__ = ["ListReader", "ListWriter"]
 
@@ -38,7 +38,7 @@ class ListReader(Component):
     ) -> None:
         super().__init__(**kwargs)
         self._fields = _fields(self, field_names)
-        self.io = IO(outputs=self._fields)  # per-instance ports: the fields decide them
+        self.io = _ports(self, IO(outputs=self._fields))  # per-instance ports: the fields decide them
         self._source = rows
         self._rows: Iterator[Any] | None = None
         self._index = 0
@@ -79,7 +79,7 @@ class ListWriter(Component):
     def __init__(self, field_names: Sequence[str], **kwargs: Unpack[ComponentArgsDict]) -> None:
         super().__init__(**kwargs)
         self._fields = _fields(self, field_names)
-        self.io = IO(inputs=self._fields)  # per-instance ports: the fields decide them
+        self.io = _ports(self, IO(inputs=self._fields))  # per-instance ports: the fields decide them
         self.rows: list[dict[str, Any]] = []
 
     async def init(self) -> None:

@@ -232,7 +232,7 @@ def test_every_problem_at_once(tmp_path: Path) -> None:
         "24:18: connector 'scale -> s2.a': source 'scale' is not 'component.port'; write it as e.g. 'producer.x'",
         "25:18: connector 'zzz.out -> s2.a': no component named 'zzz'; components are: 'h', 'hv', 'n', 'p', "
         "'p2', 's2', 'scale'",
-        "26:40: tapeflow.process.args.connectors[2]: unknown key 'mode'; keys are: 'source', 'target'",
+        "26:46: connector 's2.out -> hv.x': mode 'fast' is not a connector mode; use 'pipeline' (or leave mode out)",
         "27:5: tapeflow.process: unknown key 'extra'; keys are: 'type', 'connector_builder', 'args'",
     ]
 

@@ -9,14 +9,17 @@ import tapeflow
 def test_public_api_is_pinned() -> None:
     assert sorted(tapeflow.__all__) == sorted([
         "IO", "AsyncioConnector", "Component", "ComponentArgsDict", "ComponentError", "ConfigError",
-        "Connector", "ConnectorSpec", "Interrupted", "LocalProcess", "ModelError", "NotAvailableError",
-        "OutputNotSetError", "Process", "ProcessError", "RayConnector", "RayProcess", "Resource", "ResourceError", "TapeflowError", "UserError",
-        "ZMQConnector", "__version__",
+        "Connector", "ConnectorSpec", "ExportError", "Interrupted", "IOStreamClosedError", "LocalProcess", "ModelError",
+        "NotAvailableError", "NotInitialisedError", "OutputNotSetError", "Process", "ProcessError", "RayConnector",
+        "RayProcess", "Resource", "ResourceError", "Status", "TapeflowError", "UserError", "ValidationError",
+        "ZMQConnector", "component", "__version__",
     ])
 
 
 def test_errors_share_one_root() -> None:
-    for name in ["ComponentError", "ConfigError", "Interrupted", "ModelError", "NotAvailableError", "OutputNotSetError", "ProcessError", "ResourceError", "UserError"]:
+    for name in ["ComponentError", "ConfigError", "ExportError", "Interrupted", "IOStreamClosedError", "ModelError",
+                 "NotAvailableError", "NotInitialisedError", "OutputNotSetError", "ProcessError", "ResourceError", "UserError",
+                 "ValidationError"]:
         assert issubclass(getattr(tapeflow, name), tapeflow.TapeflowError)
 
 
