@@ -169,10 +169,9 @@ class Pass(Component):
         self.y = self.x
 
 
-class Sink(Component):
-    """Counts and reads the clock; keeps no value (a 10 MiB array would sit in the memory figure)."""
-
-    io = IO(inputs=["x"])
+class Counting(Component):
+    """Counts and reads the clock; keeps no value (a 10 MiB array would sit in the memory figure).
+    No ports of its own: a subclass's ``io`` adds to its base's."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -184,7 +183,11 @@ class Sink(Component):
         self.last = time.perf_counter()
 
 
-class Join(Sink):
+class Sink(Counting):
+    io = IO(inputs=["x"])
+
+
+class Join(Counting):
     """The fan-out's sink: one input per parallel Pass, so it steps once per source message."""
 
     io = IO(inputs=[f"x{i}" for i in range(8)])
@@ -224,6 +227,9 @@ def worker(name: str, mode: str, messages: int, stages: int) -> None:
     if mode == "floor":
         print(json.dumps(floor(s, os.environ["BENCH_FLOOR_FILE"])), flush=True)
         return
+    if mode.startswith("blobs-"):
+        print(json.dumps(blob_floor(s, mode.removeprefix("blobs-"), os.environ["BENCH_FLOOR_FILE"])), flush=True)
+        return
     built = time.perf_counter()
     process = build(s, record=mode == "on")
     built = time.perf_counter() - built
@@ -241,6 +247,9 @@ def worker(name: str, mode: str, messages: int, stages: int) -> None:
         "run_id": getattr(process, "run_id", None),  # (older tapeflow: see before_after.py)
         "peak_rss_mib": peak_rss_mib(),
     }
+    writer = getattr(getattr(process, "run_tap", None), "_writer", None)
+    if writer is not None and hasattr(writer, "write_s"):  # the writer's time in writes, and on CPU
+        out["writer_s"], out["writer_cpu_s"] = writer.write_s, writer.write_cpu_s
     print(json.dumps(out), flush=True)
 
 
@@ -292,6 +301,91 @@ def floor(s: Scenario, path: str) -> dict[str, Any]:
             "connect_s": connected, "file_bytes": os.path.getsize(path), "peak_rss_mib": peak_rss_mib()}
 
 
+BLOB_STRATEGIES = ("reopen", "held", "sidecar")
+
+
+def blob_floor(s: Scenario, strategy: str, path: str) -> dict[str, Any]:
+    """The scenario's distinct payloads (random bytes of its payload's size) written to a bare
+    DuckDB file in the recorder's batches (32 MiB, ``writer.GATHER_BYTES``), three ways:
+
+    - ``reopen``: open, insert, commit and close the file per batch, as the recorder does (a
+      reader gets in between writes); DuckDB checkpoints at every close;
+    - ``held``: one connection for the whole run (no reader gets in), a commit per batch, one
+      checkpoint at the end (``checkpoint_threshold`` raised: DuckDB otherwise checkpoints any
+      commit whose write-ahead log passes 16 MiB);
+    - ``sidecar``: each batch appended to a file beside the log and synced, DuckDB keeping
+      only (id, offset, length) rows, per batch as ``reopen``.
+
+    Payloads are made per batch, so peak RSS over the process before the first batch is the
+    strategy's own."""
+    import duckdb
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    size = len(payload_blob(payload_maker(s.payload, 1)(0)))  # type: ignore[misc]
+    per = max(1, (32 << 20) // size)
+    side = f"{path}.blobs"
+    con = duckdb.connect(path)
+    con.execute("CREATE TABLE payloads (run INTEGER, id BIGINT, data BLOB USING COMPRESSION uncompressed)")
+    con.execute("CREATE TABLE payload_refs (run INTEGER, id BIGINT, off BIGINT, len BIGINT)")
+    con.close()
+    before = peak_rss_mib()
+    # held: no checkpoint until the close (DuckDB checkpoints a commit whose log passes 16 MiB)
+    held = duckdb.connect(path, config={"threads": 1, "checkpoint_threshold": "1TB"}) if strategy == "held" else None
+    fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_APPEND) if strategy == "sidecar" else -1
+    spent = offset = 0.0
+    for first in range(0, s.messages, per):
+        chunk = [os.urandom(size) for _ in range(min(per, s.messages - first))]
+        started = time.perf_counter()
+        ids = pa.array(range(first, first + len(chunk)), pa.int64())
+        if strategy == "sidecar":
+            os.writev(fd, chunk)
+            os.fsync(fd)
+            offsets = [int(offset) + size * i for i in range(len(chunk))]
+            offset += size * len(chunk)
+            rows = pa.table({"id": ids, "off": pa.array(offsets, pa.int64()), "len": pa.repeat(pa.scalar(size, pa.int64()), len(chunk))})
+            con = duckdb.connect(path, config={"threads": 1})
+            con.register("rows", rows)
+            con.execute("BEGIN; INSERT INTO payload_refs SELECT 1, id, off, len FROM rows; COMMIT")
+            con.close()
+        else:
+            rows = pa.table({"id": ids, "data": pa.array(chunk, pa.binary())})
+            con = held or duckdb.connect(path, config={"threads": 1})
+            con.register("rows", rows)
+            con.execute("BEGIN; INSERT INTO payloads SELECT 1, id, data FROM rows; COMMIT")
+            con.unregister("rows")
+            if held is None:
+                con.close()
+        spent += time.perf_counter() - started
+        del chunk, rows
+    started = time.perf_counter()
+    if held is not None:
+        held.close()
+    if fd >= 0:
+        os.close(fd)
+    spent += time.perf_counter() - started
+    files = log_bytes(Path(path)) + (os.path.getsize(side) if os.path.exists(side) else 0)
+    return {"blob_s": spent, "payload_bytes": size * s.messages, "file_bytes": files, "peak_rss_mib": peak_rss_mib(), "rss_before_mib": before}
+
+
+def blob_report(names: list[str], repeat: int) -> str:
+    """``--blob-floor``: each strategy of :func:`blob_floor` for each scenario, in its own
+    process, strategies interleaved within each repeat."""
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory(prefix="tapeflow-blobs-") as tmp:
+        for _ in range(repeat):
+            for name in names:
+                for strategy in BLOB_STRATEGIES:
+                    out = run_worker(BY_NAME[name], f"blobs-{strategy}", Path(tmp))
+                    runs.setdefault((name, strategy), []).append(out)
+    rows = []
+    for (name, strategy), outs in runs.items():
+        mb = outs[0]["payload_bytes"] / MB
+        rows.append([name, strategy, f"{mb:,.0f}", fmt([mb / r["blob_s"] for r in outs]),
+                     fmt([r["peak_rss_mib"] - r["rss_before_mib"] for r in outs]), fmt([r["file_bytes"] / MB for r in outs])])
+    return "\n".join([f"bare DuckDB, the scenario's payloads in 32 MiB batches; median (min–max) of {repeat}", table(
+        ["scenario", "strategy", "payload MB", "MB/s", "peak RSS over start, MiB", "files MB"], rows)])
+
+
 # ------------------------------------------------------------------------------ driver
 
 
@@ -311,7 +405,7 @@ def run_worker(s: Scenario, mode: str, tmp: Path) -> dict[str, Any]:
         stale.unlink(missing_ok=True)
     if mode == "on":
         env["TAPEFLOW_LOG"] = str(log)
-    elif mode == "floor":
+    elif mode == "floor" or mode.startswith("blobs-"):
         env["BENCH_FLOOR_FILE"] = str(log)
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", s.name, mode, str(s.messages), str(s.stages)]
     # Working folder: the temp dir, so nothing can land in the repository by accident.
@@ -322,11 +416,11 @@ def run_worker(s: Scenario, mode: str, tmp: Path) -> dict[str, Any]:
         raise SystemExit(f"{s.name} {mode}: worker failed ({done.returncode}):\n{done.stderr[-3000:]}")
     out = dict(json.loads(done.stdout.strip().splitlines()[-1]))
     out["wall_s"] = wall
-    if mode != "floor" and out["sink_count"] != s.messages:
+    if mode in ("off", "on") and out["sink_count"] != s.messages:
         raise SystemExit(f"{s.name} {mode}: the sink got {out['sink_count']} messages, not {s.messages}")
     if mode == "on":
         out.update(check_log(log, s))
-    for path in (log, Path(f"{log}.wal")):
+    for path in (log, Path(f"{log}.wal"), Path(f"{log}.blobs")):
         path.unlink(missing_ok=True)  # 10 MiB arrays make 500 MB logs: keep the disk free
     return out
 
@@ -391,6 +485,10 @@ def summarise(s: Scenario, runs: dict[str, list[dict[str, Any]]], payload: int) 
         "close_ms_on": [r["close_s"] * 1e3 for r in on],
         "wall_s_off": [r["wall_s"] for r in off],
         "wall_s_on": [r["wall_s"] for r in on],
+        # The writer thread's time in writes, and the part it was not on CPU (waiting for the
+        # disk or for the GIL); absent for a tapeflow that does not report them.
+        "writer_s": [r["writer_s"] for r in on if "writer_s" in r],
+        "writer_waiting_s": [r["writer_s"] - r["writer_cpu_s"] for r in on if "writer_s" in r],
         "rss_mib_off": [r["peak_rss_mib"] for r in off],
         "rss_mib_on": [r["peak_rss_mib"] for r in on],
         "log_b_per_msg": [r["log_bytes"] / s.messages for r in on],
@@ -415,11 +513,13 @@ def render(report: dict[str, Any]) -> str:
          for name, d, f in rows],
     ))
     out += ["", "fixed cost, ms: start = before `async with process:` -> first step starts; close = last step ends -> `async with` returns;",
-            "wall, s = the worker interpreter's start to exit"]
+            "wall, s = the worker interpreter's start to exit; writes, s = the writer thread in writes (open to close of the file),",
+            "waiting = the part of it off CPU (the disk, or the GIL the event loop holds)"]
     out.append(table(
-        ["scenario", "start off", "start on", "close off", "close on", "wall off", "wall on"],
+        ["scenario", "start off", "start on", "close off", "close on", "wall off", "wall on", "writes s", "waiting s"],
         [[name, fmt(f["start_ms_off"]), fmt(f["start_ms_on"]), fmt(f["close_ms_off"]), fmt(f["close_ms_on"]),
-          fmt(f["wall_s_off"]), fmt(f["wall_s_on"])] for name, d, f in rows],
+          fmt(f["wall_s_off"]), fmt(f["wall_s_on"]), fmt(f.get("writer_s", [])), fmt(f.get("writer_waiting_s", []))]
+         for name, d, f in rows],
     ))
     out += ["", "peak RSS, MiB; log bytes per source message as the run left it and after CHECKPOINT;",
             "MB/s = distinct payload bytes / recorded run (before `async with` -> it returns); floor: the same rows, INSERT + close"]
@@ -444,6 +544,8 @@ def main() -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object with every raw sample instead of the table")
     p.add_argument("--save", metavar="FILE", help="also write that JSON object to FILE")
     p.add_argument("--render", metavar="FILE", help="print the table of a saved JSON object and exit")
+    p.add_argument("--blob-floor", action="store_true",
+                   help="instead: bare DuckDB taking the payloads of array-100k and arrays-10mb (or --only) three ways (see blob_floor)")
     p.add_argument("--worker", nargs=4, metavar=("NAME", "MODE", "MESSAGES", "STAGES"), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker:
@@ -452,6 +554,10 @@ def main() -> None:
         return
     if a.render:
         print(render(json.loads(Path(a.render).read_text())))
+        return
+    if a.blob_floor:
+        names = [n.strip() for n in a.only.split(",")] if a.only else ["array-100k", "arrays-10mb"]
+        print(blob_report(names, a.repeat))
         return
 
     chosen = SCENARIOS

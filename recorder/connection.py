@@ -324,12 +324,21 @@ def busy_holder(error: BaseException) -> str | None:
 _OPENING = threading.Lock()
 
 
-def connect(path: str, *, read_only: bool, wait_s: float | None, warn_after_s: float | None = None, threads: int | None = None) -> Any:
+def connect(
+    path: str,
+    *,
+    read_only: bool,
+    wait_s: float | None,
+    warn_after_s: float | None = None,
+    threads: int | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Any:
     """A DuckDB connection to ``path``, retrying while another holds the file.
 
     Waits at most ``wait_s`` seconds (``None``: as long as it takes, printing one warning to
     stderr after ``warn_after_s``); then re-raises the last lock error. Any other refusal is
-    raised as a one-line :class:`LogError` naming the path (:func:`open_error`).
+    raised as a one-line :class:`LogError` naming the path (:func:`open_error`). ``threads``
+    and ``settings`` are DuckDB settings for this connection's database.
     """
     import duckdb
 
@@ -338,7 +347,9 @@ def connect(path: str, *, read_only: bool, wait_s: float | None, warn_after_s: f
     warned = False
     while True:
         try:
-            config: dict[str, Any] = {} if threads is None else {"threads": threads}
+            config: dict[str, Any] = dict(settings or {})
+            if threads is not None:
+                config["threads"] = threads
             with _OPENING:  # never while _read_head has the file open (see there)
                 return duckdb.connect(path, read_only=read_only, config=config)
         except duckdb.Error as error:

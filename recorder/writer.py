@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import queue
 import sys
-from array import array
 import threading
 import time
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +46,14 @@ PAYLOAD_ADVICE = (
     "numpy arrays), record with Recorder(fallback='pickle') or fallback='repr', or run unrecorded "
     "(--no-record, TAPEFLOW_RECORD=0, or tap=None)"
 )
-GATHER_ROWS = 1_000_000  # rows (steps, messages, ...) per write: each write opens, checkpoints and closes the file
+# Rows (steps, messages, ...) after which gathered batches are written, as soon as the
+# inserter is free (batches that came during a write go into the next one together). Each
+# write opens, checkpoints and closes the file, and DuckDB holds a transaction's rows in memory
+# until it commits: 1,000,000 rows (or GATHER_S) left up to a second of rows for the close.
+# bench/before_after.py --only ints-100k, with the last write below (5 runs each): close 490
+# -> 303 ms, peak 331 -> 307 MiB; 250,000 saved 10 MiB more but each write leaves freed blocks
+# in the file (log 24 -> 28 MB).
+WRITE_ROWS = 500_000
 GATHER_S = 1.0  # the longest rows wait in memory before they are written
 # Payload bytes per insert: large payloads are written as soon as this much has gathered, so
 # the memory they hold is bounded by bytes, not by how many arrive in GATHER_S.
@@ -55,6 +62,10 @@ GATHER_BYTES = 32 << 20
 # blobs faster with one thread than with its default (140 against 91 MB/s, one insert of
 # 2,000, measured here).
 WRITER_THREADS: int | None = 1
+# DuckDB buffers 5 row groups of a bulk insert in memory before it writes them out (its
+# default): 1 writes each as it fills. bench/recording.py --only ints-100k, peak RSS 311 ->
+# 287 MiB, no slower (3 runs each, side by side).
+WRITER_SETTINGS: dict[str, Any] = {"write_buffer_row_group_count": 1}
 
 
 @dataclass(slots=True)
@@ -101,8 +112,12 @@ class Writer:
         self._matcher: Any = None
         self._channel_ends: Any = None  # made by the inserter thread (pyarrow), see _write
         self.converted: queue.Queue[TableSet | Ending] = queue.Queue(max_batches)
+        self._final_put = False  # the run's last batch is queued; its Ending follows
         self.failure: BaseException | None = None
         self.rows = 0
+        # Time in writes (opening the file to closing it), and the part of it this thread ran:
+        # the rest it waited, for the disk or for the GIL (bench/recording.py reports both).
+        self.write_s = self.write_cpu_s = 0.0
         # Where components ran (``Recorder.placed``), by id, until the next write takes them.
         self._placed: dict[int, tuple[str | None, str, int, int | None]] = {}
         self._placed_lock = threading.Lock()
@@ -137,6 +152,8 @@ class Writer:
         except BaseException as error:
             self.failure = error
             return
+        if item.final:
+            self._final_put = True  # before the put: the inserter reads it once it has the batch
         self.converted.put(tables)
 
     def place(self, rows: dict[int, tuple[str | None, str, int, int | None]]) -> None:
@@ -150,14 +167,18 @@ class Writer:
 
     # --- the inserter thread ---------------------------------------------------------------
     def _run(self) -> None:
-        """Insert converted batches, gathered into large inserts.
+        """Insert converted batches, gathered into large inserts, as soon as there is enough.
 
         DuckDB writes an insert of a row group or more (122,880 rows) straight to the table's
         storage, and anything smaller through its write-ahead log: measured here, 20,000-row
         inserts manage 0.6 M rows/s and 500,000-row inserts 4.8 M rows/s. So the inserter
-        gathers batches until ``GATHER_ROWS`` rows, ``GATHER_BYTES`` of payloads or
+        gathers batches until ``WRITE_ROWS`` rows, ``GATHER_BYTES`` of payloads or
         ``GATHER_S`` seconds have waited, and writes them in one transaction (whose rows
-        DuckDB counts together); a SIGKILL loses at most that much.
+        DuckDB counts together); a SIGKILL loses at most that much. Batches that came while a
+        write was under way are taken together. What was gathered when the run ends goes in
+        with the run's ending, in one last write: the close waits for one write at most after
+        the one under way (it used to wait for up to ``GATHER_S`` of rows and then for a
+        write of the ending alone).
         """
         gathered: list[TableSet] = []
         rows = payload_bytes = 0
@@ -173,24 +194,38 @@ class Writer:
                 else:
                     self._guard(self._beat)
                 continue
-            if isinstance(item, Ending):
-                final = list(gathered) if gathered and self.failure is None else []
-                self._guard(lambda con: self._write(con, final, item))
+            ending: Ending | None = None
+            while True:  # everything already queued: what came while the last write ran
+                if isinstance(item, Ending):
+                    ending = item
+                    break
+                if self.failure is None:
+                    if not gathered:
+                        since = time.monotonic()
+                    gathered.append(item)
+                    rows += item[0].num_rows + item[2].num_rows + item[3].num_rows + item[4].num_rows
+                    payload_bytes += item[4].nbytes
+                if self._final_put:
+                    # The run's last batch is (being) queued and its ending follows at once
+                    # (run_ended): wait for them, and write them in one transaction.
+                    item = self.converted.get()
+                    continue
+                try:
+                    item = self.converted.get_nowait()
+                except queue.Empty:
+                    break
+            if ending is not None:
+                final, last = (list(gathered) if self.failure is None else []), ending
+                self._guard(lambda con: self._write(con, final, last))
                 return
-            if self.failure is not None:
-                continue
-            if not gathered:
-                since = time.monotonic()
-            gathered.append(item)
-            rows += item[0].num_rows + item[2].num_rows + item[3].num_rows + item[4].num_rows
-            payload_bytes += item[4].nbytes
-            if rows >= GATHER_ROWS or payload_bytes >= GATHER_BYTES or time.monotonic() - since >= GATHER_S:
+            if rows >= WRITE_ROWS or payload_bytes >= GATHER_BYTES or time.monotonic() - since >= GATHER_S:
                 self._guard(lambda con: self._write(con, list(gathered), None))
                 gathered, rows, payload_bytes = [], 0, 0
 
     def _guard(self, action: Callable[[Any], bool | None]) -> bool:
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
-            con = connect(self.path, read_only=False, wait_s=None, warn_after_s=5.0, threads=WRITER_THREADS)
+            con = connect(self.path, read_only=False, wait_s=None, warn_after_s=5.0, threads=WRITER_THREADS, settings=WRITER_SETTINGS)
             try:
                 return bool(action(con))
             finally:
@@ -199,6 +234,9 @@ class Writer:
             if self.failure is None:
                 self.failure = error
             return False
+        finally:
+            self.write_s += time.perf_counter() - started
+            self.write_cpu_s += time.thread_time() - cpu
 
     def _beat(self, con: Any) -> None:
         con.execute(_BEAT, [time.time_ns(), self.run_id])

@@ -1,4 +1,5 @@
 import datetime as dt
+from typing import Any
 from decimal import Decimal
 
 import pytest
@@ -60,3 +61,63 @@ def test_numpy_arrays_and_scalars_round_trip() -> None:
     for scalar in (np.float32(1.25), np.int64(-7), np.bool_(True)):
         back = decode(encoder()(scalar))
         assert type(back) is type(scalar) and back == scalar
+
+
+# --- recheck / unchanged: telling cheaply and exactly that a value sent again is unchanged -----
+def changes() -> list[tuple[str, Any, Any]]:
+    """(what, make, change in place) where the changed value packs to other bytes, though it
+    may compare equal to what it was: each must be told apart from the value as encoded."""
+    return [
+        ("int -> equal float", lambda: {"a": 1, "b": "x"}, lambda v: v.__setitem__("a", 1.0)),
+        ("int -> equal bool", lambda: [1, 2], lambda v: v.__setitem__(0, True)),
+        ("0.0 -> -0.0", lambda: {"a": 0.0}, lambda v: v.__setitem__("a", -0.0)),
+        ("key order", lambda: {"a": 1, "b": 2}, lambda v: v.__setitem__("a", v.pop("a"))),
+        ("str -> equal str subclass", lambda: ["s"], lambda v: v.__setitem__(0, type("S", (str,), {})("s"))),
+        ("bytes -> equal bytearray", lambda: [b"ab"], lambda v: v.__setitem__(0, bytearray(b"ab"))),
+        ("nested list", lambda: {"a": [1, [2]]}, lambda v: v["a"][1].append(3)),
+        ("value in a set", lambda: [{1, 2}], lambda v: v[0].add(3)),
+    ]
+
+
+@pytest.mark.parametrize(("what", "make", "change"), changes(), ids=[c[0] for c in changes()])
+def test_a_value_changed_in_place_is_never_told_unchanged(what: str, make: Any, change: Any) -> None:
+    enc = encoder(None if "subclass" not in what else "repr")
+    value = make()
+    blob = enc(value)
+    check = enc.recheck(value, blob)
+    assert check is None or enc.unchanged(value, blob, check)  # before: unchanged (or not checkable)
+    change(value)
+    assert enc(value) != blob
+    assert check is None or not enc.unchanged(value, blob, check)
+
+
+def test_recheck_covers_arrays_and_flat_containers_and_refuses_bytes_in_lists() -> None:
+    np = pytest.importorskip("numpy")
+    enc = encoder()
+    for value in ({"a": 1, "b": "x", "c": 0.5}, [1.5] * 40, (1, [2]), np.arange(10.0), np.zeros((3, 4), np.int16)):
+        check = enc.recheck(value, enc(value))
+        assert check is not None and enc.unchanged(value, enc(value), check)
+    assert enc.recheck([b"\xc4"], enc([b"\xc4"])) is None  # a bin the codec must search for every time
+    fortran = np.zeros((3, 4), order="F")
+    assert enc.recheck(fortran, enc(fortran)) is None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda a: a.__setitem__(3, 7.0),
+        lambda a: a.__setitem__(9, -0.0),  # from 0.0: equal, other bytes
+        lambda a: setattr(a, "shape", (2, 5)),
+        lambda a: setattr(a, "dtype", "<i8"),  # the same bytes, read as another type
+    ],
+    ids=["item", "signed zero", "shape", "dtype"],
+)
+def test_an_array_changed_in_place_is_never_told_unchanged(change: Any) -> None:
+    np = pytest.importorskip("numpy")
+    enc = encoder()
+    array = np.arange(10.0)
+    array[9] = 0.0
+    blob = enc(array)
+    check = enc.recheck(array, blob)
+    change(array)
+    assert enc(array) != blob and not enc.unchanged(array, blob, check)

@@ -3,6 +3,7 @@ was sent: a value changed in place between sends is a new value."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,100 @@ async def test_one_object_sent_unchanged_again_and_again_is_stored_once(tmp_path
     assert counts(path, run_id) == (1, 4)
     with open_log(path) as log:
         assert log.run(run_id).payloads() == [[1, 2, 3, "a" * 40]] * 4
+
+
+class Mutate(Component):
+    """Sends one object on every step, changed in place by the step's change first, and keeps a
+    copy of what each step sent. A change: None (sent unchanged), ``["set", key, value]``,
+    ``["move", key]`` (to the end of a dict) or ``["attr", name, value]``."""
+
+    io = IO(outputs=["x"])
+
+    def __init__(self, value: Any, changes: list[Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.value, self.changes = value, list(changes)
+        self.as_sent: list[Any] = []
+
+    async def step(self) -> None:
+        if not self.changes:
+            await self.io.close()
+            return
+        change = self.changes.pop(0)
+        if change is not None:
+            op, key, *new = change
+            if op == "set":
+                self.value[key] = new[0]
+            elif op == "move":
+                self.value[key] = self.value.pop(key)
+            else:
+                setattr(self.value, key, tuple(new[0]) if isinstance(new[0], list) else new[0])
+        self.x = self.value
+        self.as_sent.append(copy.deepcopy(self.value))
+
+
+class Forward(Component):
+    """A pass-through stage that keeps a copy of what each step sent: the object it forwards
+    may have been changed in place upstream meanwhile, and is sent on as it is then."""
+
+    io = IO(inputs=["x"], outputs=["y"])
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.as_sent: list[Any] = []
+
+    async def step(self) -> None:
+        self.y = self.x
+        self.as_sent.append(copy.deepcopy(self.x))
+
+
+def exactly(a: Any, b: Any) -> bool:
+    """Equal with the same types all the way down, the same dict order and signed zeros."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(exactly(x, y) for x, y in zip(a.values(), b.values()))
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(exactly(x, y) for x, y in zip(a, b))
+    if isinstance(a, float):
+        return str(a) == str(b)
+    if type(a).__module__ == "numpy":
+        return bool(a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes())
+    return bool(a == b)
+
+
+async def test_values_sent_on_and_changed_in_place_are_recorded_exactly_as_sent(tmp_path: Path) -> None:
+    """Pass-through stages send each value on; the source changes its one dict in place, into
+    values equal to what it was but encoded otherwise (1 -> 1.0 -> True, 0.0 -> -0.0, another
+    key order): every message records what it carried."""
+    path = tmp_path / "log.duckdb"
+    changes = [None, None, ["set", "a", 1.0], ["set", "a", True], None, ["set", "z", -0.0], ["move", "a"], None]
+    source = Mutate({"a": 1, "z": 0.0, "s": "x" * 40}, changes, name="src")
+    stages = [Forward(name=f"p{i}") for i in range(3)]
+    connectors = [wire("src.x", "p0.x"), wire("p0.y", "p1.x"), wire("p1.y", "p2.x"), wire("p2.y", "sink.x")]
+    run_id = await record(path, [source, *stages, Collect(name="sink")], connectors)
+    with open_log(path) as log:
+        run = log.run(run_id)
+        for label, sender in (("src.x -> p0.x", source), ("p0.y -> p1.x", stages[0]), ("p2.y -> sink.x", stages[2])):
+            got = run.payloads(label)
+            assert len(got) == 8 and all(exactly(a, b) for a, b in zip(got, sender.as_sent, strict=True)), label
+
+
+async def test_an_array_sent_on_and_changed_in_place_is_recorded_exactly_as_sent(tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    path = tmp_path / "log.duckdb"
+    changes = [None, None, ["set", 3, 7.0], None, ["set", 0, -0.0], ["attr", "shape", [4, 25]], ["attr", "dtype", "<i8"], None]
+    array = np.arange(100.0)
+    array[0] = 0.0
+    source = Mutate(array, changes, name="src")
+    stages = [Forward(name="p0"), Forward(name="p1")]
+    connectors = [wire("src.x", "p0.x"), wire("p0.y", "p1.x"), wire("p1.y", "sink.x")]
+    run_id = await record(path, [source, *stages, Collect(name="sink")], connectors)
+    stored, _ = counts(path, run_id)
+    # 8 sends of one object by each of 3 senders, each distinct state stored once
+    distinct = {(a.dtype.str, a.shape, a.tobytes()) for sender in (source, *stages) for a in sender.as_sent}
+    assert len(distinct) >= 5 and stored == len(distinct)
+    with open_log(path) as log:
+        run = log.run(run_id)
+        for label, sender in (("src.x -> p0.x", source), ("p1.y -> sink.x", stages[1])):
+            got = run.payloads(label)
+            assert len(got) == 8 and all(exactly(a, b) for a, b in zip(got, sender.as_sent, strict=True)), label

@@ -1,0 +1,47 @@
+"""The writer's policy: what goes into which write, and what it asks of the event loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recorded_models import Collect, Pass, Source, wire
+from tapeflow import LocalProcess
+from tapeflow.recorder import Recorder, open_log
+from tapeflow.recorder import writer as writer_module
+
+
+def count_writes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every connection the writer opens (one per write), with the settings it asked for."""
+    opened: list[dict[str, Any]] = []
+    real = writer_module.connect
+
+    def connect(path: str, **kwargs: Any) -> Any:
+        opened.append(kwargs)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(writer_module, "connect", connect)
+    return opened
+
+
+async def record(path: Path, n: int) -> Recorder:
+    recorder = Recorder(path)
+    components = [Source(name="src", values=list(range(n))), Pass(name="p"), Collect(name="sink")]
+    await LocalProcess(components, [wire("src.x", "p.x"), wire("p.y", "sink.x")], tap=recorder).run()
+    return recorder
+
+
+async def test_the_last_rows_and_the_run_s_ending_go_into_one_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The close waits for one write, not a write of the last rows and then one of the ending,
+    even when the last rows are due at once (GATHER_S 0)."""
+    monkeypatch.setattr(writer_module, "GATHER_S", 0.0)
+    opened = count_writes(monkeypatch)
+    recorder = await record(tmp_path / "log.duckdb", 5)
+    assert len(opened) == 1
+    assert opened[0]["settings"] == {"write_buffer_row_group_count": 1} and opened[0]["threads"] == 1
+    with open_log(tmp_path / "log.duckdb") as log:
+        run = log.run(recorder.run_id)
+        assert run.status == "completed"
+        assert log.query("SELECT count(*) FROM messages WHERE run_id = $1", [recorder.run_id]).fetchall() == [(10,)]
