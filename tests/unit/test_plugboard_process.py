@@ -326,10 +326,10 @@ def test_dump_writes_paths_as_strings_and_tuples_as_lists(tmp_path: Path) -> Non
 
 
 def test_dump_names_an_argument_a_yaml_file_cannot_hold(tmp_path: Path) -> None:
-    process = LocalProcess(components=[ListReader(name="src", field_names=["x"], rows=[{"x": print}]), Collect(name="sink")],
+    process = LocalProcess(components=[ListReader(name="src", field_names=["x"], rows=[{"x": len}]), Collect(name="sink")],
                            connectors=[wire("src.x", "sink.value")])
     with pytest.raises(ExportError, match=r"^component 'src' \(tapeflow\.engine\.library\.memory_io\.ListReader\): argument "
-                                          r"'rows'\[0\]\['x'\] is a builtin_function_or_method \(<built-in function print>\), "
+                                          r"'rows'\[0\]\['x'\] is a builtin_function_or_method \(<built-in function len>\), "
                                           r"which a YAML model cannot hold; pass plain data"):
         process.dump(tmp_path / "m.yaml")
     assert not (tmp_path / "m.yaml").exists()
