@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tapeflow.clitext import fail_user
+
 from tapeflow import __version__
 from tapeflow.engine.errors import ComponentError, Interrupted, UserError
 
@@ -179,12 +181,6 @@ def _print_summary(result: RunResult, console: Console) -> None:
         console.print(f"{name}: {text}", highlight=False, markup=False, soft_wrap=True)
 
 
-def _fail_user(error: BaseException) -> typer.Exit:
-    for line in str(error).splitlines() or [type(error).__name__]:
-        print(line, file=sys.stderr)
-    return typer.Exit(EXIT_USER)
-
-
 def _fail_component(error: ComponentError) -> typer.Exit:
     cause = error.__cause__
     if cause is not None:
@@ -265,7 +261,7 @@ def run(
         raise typer.Exit(stopped.exit_code) from None
     except UserError as error:
         say_where()
-        raise _fail_user(error) from None
+        raise fail_user(error) from None
     except ComponentError as error:
         say_where()
         raise _fail_component(error) from None
@@ -281,7 +277,7 @@ def validate(model: ModelPath) -> None:
     try:
         process = check_model(model)
     except UserError as error:
-        raise _fail_user(error) from None
+        raise fail_user(error) from None
     n_components = len(process.components)
     n_connectors = len(process.connectors)
     print(f"{model}: ok ({_count(n_components, 'component')}, {_count(n_connectors, 'connector')})")
@@ -301,7 +297,7 @@ def diagram(
     try:
         text = mermaid(check_model(model))
     except UserError as error:
-        raise _fail_user(error) from None
+        raise fail_user(error) from None
     if output is None:
         sys.stdout.write(text)
         return

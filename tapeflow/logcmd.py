@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tapeflow.clitext import fail_user
+
 from tapeflow.engine.errors import UserError
 
 if TYPE_CHECKING:
@@ -23,7 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["recorded_line", "register"]
 
-EXIT_USER = 2
 
 # readable=False: click would refuse an unreadable path in its own many-line usage error;
 # open_log's check says it in one line that names the path.
@@ -46,12 +47,6 @@ def _default() -> Path:
     from tapeflow.recorder import default_log_path
 
     return default_log_path()
-
-
-def _fail(error: BaseException) -> typer.Exit:
-    for line in str(error).splitlines() or [type(error).__name__]:
-        print(line, file=sys.stderr)
-    return typer.Exit(EXIT_USER)
 
 
 def _when(ns: int | None) -> str:
@@ -104,7 +99,7 @@ def _text(value: str, style: str = "") -> Any:
 def runs(log: LogOption = None, limit: Annotated[int, typer.Option("--limit", "-n", help="Show at most N runs.")] = 20) -> None:
     """List recorded runs, newest first."""
     if limit < 1:
-        raise _fail(UserError(f"--limit: must be at least 1, got {limit}; pass how many runs to show, such as -n 20"))
+        raise fail_user(UserError(f"--limit: must be at least 1, got {limit}; pass how many runs to show, such as -n 20"))
     import duckdb
     from rich.table import Table
 
@@ -118,7 +113,7 @@ def runs(log: LogOption = None, limit: Annotated[int, typer.Option("--limit", "-
                 raise opened.read_error(error) from error
             where = opened.where
     except UserError as error:
-        raise _fail(error) from None
+        raise fail_user(error) from None
     if not rows:
         print(f"no runs recorded in {where}")
         return
@@ -142,7 +137,7 @@ def query(
 ) -> None:
     """Run one SQL statement against the log and print the result."""
     if format not in ("table", "csv", "json"):
-        raise _fail(UserError(f"--format: unknown format {format!r}; choose table, csv or json"))
+        raise fail_user(UserError(f"--format: unknown format {format!r}; choose table, csv or json"))
     import duckdb
 
     from tapeflow.recorder import open_log
@@ -158,7 +153,7 @@ def query(
             except duckdb.Error as error:
                 raise opened.read_error(error) from error
     except UserError as error:
-        raise _fail(error) from None
+        raise fail_user(error) from None
     if format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(names)

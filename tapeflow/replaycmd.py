@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tapeflow.clitext import duration, fail_user
+
 from tapeflow.engine.errors import UserError
 
 if TYPE_CHECKING:
@@ -26,25 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["register", "replay"]
 
 EXIT_DIVERGED = 1
-EXIT_USER = 2
-
-
-def _fail(error: BaseException) -> typer.Exit:
-    for line in str(error).splitlines() or [type(error).__name__]:
-        print(line, file=sys.stderr)
-    return typer.Exit(EXIT_USER)
-
-
-def _duration(ns: int | None) -> str:
-    if ns is None:
-        return ""
-    if ns < 1_000:
-        return f"{ns} ns"
-    if ns < 1_000_000:
-        return f"{ns / 1e3:.1f} µs"
-    if ns < 1_000_000_000:
-        return f"{ns / 1e6:.1f} ms"
-    return f"{ns / 1e9:.2f} s"
 
 
 def _ratio(value: float | None) -> str:
@@ -64,8 +47,8 @@ def _timing_table(result: ReplayResult) -> Any:
         summary = found.times.summary()
         wall, cpu, recorded = summary["wall_ns"] or {}, summary["cpu_ns"] or {}, summary["recorded_ns"] or {}
         cells = [
-            found.name, f"{summary['steps']:,}", _duration(wall.get("p50")), _duration(wall.get("p99")), _duration(wall.get("max")),
-            _duration(cpu.get("p50")), _duration(recorded.get("p50")), _duration(recorded.get("p99")), _ratio(summary["ratio"]),
+            found.name, f"{summary['steps']:,}", duration(wall.get("p50")), duration(wall.get("p99")), duration(wall.get("max")),
+            duration(cpu.get("p50")), duration(recorded.get("p50")), duration(recorded.get("p99")), _ratio(summary["ratio"]),
         ]
         table.add_row(*[Text(cell) for cell in cells])
     return table
@@ -95,7 +78,7 @@ def _slowest(result: ReplayResult) -> list[str]:
         if not steps:
             continue
         shown = ", ".join(
-            f"step {s['step']} {_duration(s['wall_ns'])}" + (f" (recorded {_duration(s['recorded_ns'])})" if s["recorded_ns"] is not None else "")
+            f"step {s['step']} {duration(s['wall_ns'])}" + (f" (recorded {duration(s['recorded_ns'])})" if s["recorded_ns"] is not None else "")
             for s in steps
         )
         lines.append(f"slowest steps of {found.name!r} alone: {shown}")
@@ -138,18 +121,18 @@ def replay(
     from tapeflow.replay import replay as run_replay
 
     if format not in ("table", "json"):
-        raise _fail(UserError(f"--format: unknown format {format!r}; choose table or json"))
+        raise fail_user(UserError(f"--format: unknown format {format!r}; choose table or json"))
     tol = None
     if tolerance is not None:
         try:
             tol = Tolerance.parse(tolerance)
         except ValueError as error:
-            raise _fail(UserError(f"--tolerance: {error}; pass REL or REL,ABS, such as 1e-9 or 1e-9,1e-12")) from None
+            raise fail_user(UserError(f"--tolerance: {error}; pass REL or REL,ABS, such as 1e-9 or 1e-9,1e-12")) from None
     for name, value in (("--step", step), ("--until", until)):
         if value is not None and value < 0:
-            raise _fail(UserError(f"{name}: must be a step index (0 or more), got {value}"))
+            raise fail_user(UserError(f"{name}: must be a step index (0 or more), got {value}"))
     if step is not None and until is not None and until < step:
-        raise _fail(UserError(f"--until {until} comes before --step {step}; pass --until K with K at least {step}"))
+        raise fail_user(UserError(f"--until {until} comes before --step {step}; pass --until K with K at least {step}"))
     debug = Debug(before=step, post_mortem=pdb, until=until)
     as_table = format == "table"
 
@@ -164,7 +147,7 @@ def replay(
             path=path or (), debug=debug, cpu=cpu, on_start=started,
         )
     except UserError as error:
-        raise _fail(error) from None
+        raise fail_user(error) from None
     except BdbQuit:
         print("replay: quit in the debugger; nothing was compared after that step", file=sys.stderr)
         raise typer.Exit(EXIT_DIVERGED) from None

@@ -14,11 +14,12 @@ from typing import Annotated, Any
 
 import typer
 
+from tapeflow.clitext import duration, fail_user
+
 from tapeflow.engine.errors import UserError
 
 __all__ = ["calibrate", "register", "report", "trace"]
 
-EXIT_USER = 2
 
 RunArg = Annotated[str, typer.Argument(metavar="RUN", help="The run's id, or a unique prefix of it (tapeflow runs lists them).", show_default=False)]
 LogOption = Annotated[
@@ -27,26 +28,8 @@ LogOption = Annotated[
 ]
 
 
-def _fail(error: BaseException) -> typer.Exit:
-    for line in str(error).splitlines() or [type(error).__name__]:
-        print(line, file=sys.stderr)
-    return typer.Exit(EXIT_USER)
-
-
-def _t(ns: float | None) -> str:
-    if ns is None:
-        return ""
-    if ns < 1_000:
-        return f"{ns:.0f} ns"
-    if ns < 1_000_000:
-        return f"{ns / 1e3:.1f} µs"
-    if ns < 1_000_000_000:
-        return f"{ns / 1e6:.1f} ms"
-    return f"{ns / 1e9:.2f} s"
-
-
 def _s(seconds: float | None) -> str:
-    return "" if seconds is None else _t(seconds * 1e9)
+    return "" if seconds is None else duration(seconds * 1e9)
 
 
 def _bytes(n: int) -> str:
@@ -90,14 +73,14 @@ def _table(title: str, heads: list[str], rows: list[list[str]]) -> Any:
 def _render(found: dict[str, Any]) -> None:
     print(f"run {found['run_id']} in {found['log']} ({found['process_kind']}, {found['status']})")
     rows = [
-        [c["name"], f"{c['steps']:,}", _t(c["busy_ns"]), _t(c["blocked_ns"]), _t(c["send_blocked_ns"]),
-         _t(c["step_ns"]["p50_ns"]), _t(c["step_ns"]["p90_ns"]), _t(c["step_ns"]["p99_ns"]), _t(c["step_ns"]["max_ns"])]
+        [c["name"], f"{c['steps']:,}", duration(c["busy_ns"]), duration(c["blocked_ns"]), duration(c["send_blocked_ns"]),
+         duration(c["step_ns"]["p50_ns"]), duration(c["step_ns"]["p90_ns"]), duration(c["step_ns"]["p99_ns"]), duration(c["step_ns"]["max_ns"])]
         for c in found["components"]
     ]
     _print(_table("components", ["component", "steps", "busy", "blocked on inputs", "blocked on outputs", "step p50", "p90", "p99", "max"], rows))
     rows = [
-        [ch["label"], f"{ch['messages']:,}", _t(ch["receive_ns"]["p50_ns"]), _t(ch["receive_ns"]["p99_ns"]),
-         _t(ch["consume_ns"]["p50_ns"]), _t(ch["consume_ns"]["p99_ns"]), _bytes(ch["payload_bytes"])]
+        [ch["label"], f"{ch['messages']:,}", duration(ch["receive_ns"]["p50_ns"]), duration(ch["receive_ns"]["p99_ns"]),
+         duration(ch["consume_ns"]["p50_ns"]), duration(ch["consume_ns"]["p99_ns"]), _bytes(ch["payload_bytes"])]
         for ch in found["channels"]
     ]
     _print(_table("channels", ["channel", "messages", "receive p50", "p99", "consume p50", "p99", "payload"], rows))
@@ -146,7 +129,7 @@ def report(
     from tapeflow.replay.report import parse_what_if, timing_report
 
     if format not in ("table", "json"):
-        raise _fail(UserError(f"--format: unknown format {format!r}; choose table or json"))
+        raise fail_user(UserError(f"--format: unknown format {format!r}; choose table or json"))
     wrote = None
     try:
         with open_log(log) as opened:  # one log for the report and the page's timeline
@@ -162,7 +145,7 @@ def report(
                 except OSError as error:
                     raise UserError(f"{html}: cannot write the page ({error.strerror}); check the path") from None
     except UserError as error:
-        raise _fail(error) from None
+        raise fail_user(error) from None
     if format == "json":
         print(json.dumps(found, indent=2, default=str))
     else:
@@ -187,9 +170,9 @@ def trace(
             raise UserError(f"--limit: must be at least 1, got {limit}; pass how many steps to keep, such as --limit 100000")
         summary = write_trace(run, output, log=log, steps=window, limit=limit)
     except UserError as error:
-        raise _fail(error) from None
+        raise fail_user(error) from None
     except OSError as error:
-        raise _fail(UserError(f"{output}: cannot write the trace ({error.strerror}); check the path")) from None
+        raise fail_user(UserError(f"{output}: cannot write the trace ({error.strerror}); check the path")) from None
     print(summary)
 
 
@@ -201,14 +184,14 @@ def calibrate(
     from tapeflow.replay.calibrate import measure, store
 
     if messages < 1 or rounds < 1:
-        raise _fail(UserError("--messages and --rounds: must be at least 1"))
+        raise fail_user(UserError("--messages and --rounds: must be at least 1"))
     try:
         found = measure(messages, rounds, say=lambda line: print(line, flush=True))
         where = store(found)
     except UserError as error:
-        raise _fail(error) from None
+        raise fail_user(error) from None
     except OSError as error:
-        raise _fail(UserError(f"{error.filename}: cannot store the calibration ({error.strerror}); set TAPEFLOW_CALIBRATION to a writable path")) from None
+        raise fail_user(UserError(f"{error.filename}: cannot store the calibration ({error.strerror}); set TAPEFLOW_CALIBRATION to a writable path")) from None
     for note in found.notes:
         print(f"note: {note}")
     print(f"stored in {where} (tapeflow report uses it; TAPEFLOW_CALIBRATION names another file)")
