@@ -37,6 +37,7 @@ if str(HERE) not in sys.path:
     sys.path.append(str(HERE))
 
 from tapeflow import IO, Component, ComponentArgsDict, ConnectorSpec  # noqa: E402
+from tapeflow.replay.calibrate import Count as Source  # noqa: E402  (the same counting source the calibration runs)
 
 STEP_S = 0.02  # work per working step (sleep or CPU)
 
@@ -48,22 +49,6 @@ def _work(mode: str, seconds: float) -> None:
         end = time.thread_time() + seconds
         while time.thread_time() < end:
             pass
-
-
-class Source(Component):
-    io = IO(outputs=["x"])
-
-    def __init__(self, n: int, **kwargs: _t.Unpack[ComponentArgsDict]) -> None:
-        super().__init__(**kwargs)
-        self._n = n
-        self._i = 0
-
-    async def step(self) -> None:
-        if self._i >= self._n:
-            await self.io.close()
-            return
-        self.x = self._i
-        self._i += 1
 
 
 class Work(Component):

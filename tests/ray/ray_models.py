@@ -72,6 +72,8 @@ class HangAt(Component):
         if self.x == self._at:
             with open(self._pid_file, "w") as f:  # a FIFO the test reads: a handshake
                 f.write(str(os.getpid()))
+            # The behaviour under test, not a wait: a step that never returns by itself (the
+            # test kills its process or node once the handshake above says it is here).
             time.sleep(60)
         self.y = self.x
 

@@ -31,7 +31,7 @@ class Ticker(Component):
         if self.n == 50:
             with open(self.fifo, "w") as f:
                 f.write(str(os.getpid()))
-        time.sleep(0.001)
+        time.sleep(0.001)  # the step's work (it blocks its loop), not a wait: the test waits on the FIFO
         self.n += 1
 '''
 
