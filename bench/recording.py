@@ -301,7 +301,7 @@ def floor(s: Scenario, path: str) -> dict[str, Any]:
             "connect_s": connected, "file_bytes": os.path.getsize(path), "peak_rss_mib": peak_rss_mib()}
 
 
-BLOB_STRATEGIES = ("reopen", "held", "sidecar")
+BLOB_STRATEGIES = ("reopen", "held", "sidecar", "segments")
 
 
 def blob_floor(s: Scenario, strategy: str, path: str) -> dict[str, Any]:
@@ -314,7 +314,9 @@ def blob_floor(s: Scenario, strategy: str, path: str) -> dict[str, Any]:
       checkpoint at the end (``checkpoint_threshold`` raised: DuckDB otherwise checkpoints any
       commit whose write-ahead log passes 16 MiB);
     - ``sidecar``: each batch appended to a file beside the log and synced, DuckDB keeping
-      only (id, offset, length) rows, per batch as ``reopen``.
+      only (id, offset, length) rows, per batch as ``reopen``;
+    - ``segments``: as ``reopen``, but each batch into a table of its own (a checkpoint then
+      writes only that batch's blocks, never an earlier batch's row group again).
 
     Payloads are made per batch, so peak RSS over the process before the first batch is the
     strategy's own."""
@@ -351,7 +353,11 @@ def blob_floor(s: Scenario, strategy: str, path: str) -> dict[str, Any]:
             rows = pa.table({"id": ids, "data": pa.array(chunk, pa.binary())})
             con = held or duckdb.connect(path, config={"threads": 1})
             con.register("rows", rows)
-            con.execute("BEGIN; INSERT INTO payloads SELECT 1, id, data FROM rows; COMMIT")
+            if strategy == "segments":
+                con.execute(f"BEGIN; CREATE TABLE payloads_{first} (run INTEGER, id BIGINT, data BLOB USING COMPRESSION uncompressed);"
+                            f" INSERT INTO payloads_{first} SELECT 1, id, data FROM rows; COMMIT")
+            else:
+                con.execute("BEGIN; INSERT INTO payloads SELECT 1, id, data FROM rows; COMMIT")
             con.unregister("rows")
             if held is None:
                 con.close()

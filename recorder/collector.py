@@ -34,7 +34,7 @@ __all__ = [
 FLUSH_S = 0.2
 # Payload bytes encoded at send after which the logs are drained at once, without waiting for
 # the timer: what a run of large payloads holds in memory before it reaches the writer.
-FLUSH_BYTES = 16 << 20
+FLUSH_BYTES = 4 << 20
 # How many values encoded at send are remembered to find them sent on unchanged. A value
 # forwarded by a pass-through stage is found if fewer than this many other values were sent
 # in between: a channel holds 64, so a few hundred covers a stage that keeps up.

@@ -9,9 +9,9 @@ from typing import Any
 
 from .errors import LogError
 
-__all__ = ["SCHEMA_VERSION", "check_version", "create"]
+__all__ = ["SCHEMA_VERSION", "check_version", "create", "new_payload_segment"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -83,13 +83,18 @@ CREATE TABLE IF NOT EXISTS message_log (
     payload_id BIGINT                 -- payloads.id: a value stored once for all its messages
 );
 -- Payloads larger than a few bytes, each stored once per run however many messages carried
--- it (fan-out, pass-through stages); message_log.payload_id refers to them.
--- Stored uncompressed: DuckDB's compression analysis of large blobs halved the insert rate
--- (100 KB blobs, 320 a time: 168 against 93 MB/s measured here) for no gain on numeric data.
-CREATE TABLE IF NOT EXISTS payloads (
+-- it (fan-out, pass-through stages); message_log.payload_id refers to them. They live in
+-- segments, tables of at most a few MiB each (schema 5), read together through the
+-- `payloads` view: DuckDB's checkpoint rewrites a table's last row group whole, and one row
+-- group holds 122,880 payloads, so a single table made every write rewrite every payload
+-- of the run so far (time growing with the square of the run's payload, three times it in
+-- memory, twice it on disk). A segment that is full is never written again.
+CREATE TABLE IF NOT EXISTS payload_segments (
     run INTEGER NOT NULL,             -- runs.key
-    id BIGINT NOT NULL,
-    data BLOB NOT NULL USING COMPRESSION uncompressed  -- msgpack, see recorder/codec.py
+    name VARCHAR NOT NULL,            -- the table: payload_segment_<run>_<n>
+    first_id BIGINT,                  -- the ids it holds (payloads.id), first and last
+    last_id BIGINT,
+    bytes BIGINT NOT NULL             -- of payload data
 );
 CREATE TABLE IF NOT EXISTS step_log (
     run INTEGER NOT NULL,             -- runs.key
@@ -117,6 +122,11 @@ CREATE TABLE IF NOT EXISTS step_failures (
     traceback VARCHAR
 );
 """
+
+# Stored uncompressed: DuckDB's compression analysis of large blobs halved the insert rate
+# (100 KB blobs, 320 a time: 168 against 93 MB/s measured here) for no gain on numeric data.
+SEGMENT_TABLE = "CREATE TABLE {name} (run INTEGER NOT NULL, id BIGINT NOT NULL, data BLOB NOT NULL USING COMPRESSION uncompressed)"
+NO_PAYLOADS = "SELECT NULL::INTEGER AS run, NULL::BIGINT AS id, NULL::BLOB AS data WHERE false"
 
 VIEWS = """
 CREATE OR REPLACE VIEW messages AS
@@ -177,8 +187,8 @@ SELECT run_id, component, step, end_ns - start_ns AS duration_ns, blocked_ns, se
 FROM steps;
 """
 
-TABLE_NAMES = ("meta", "runs", "components", "placements", "channels", "message_log", "payloads", "step_log", "send_waits", "step_failures")
-VIEW_NAMES = ("messages", "steps", "run_summary", "component_time", "channel_latency", "throughput", "slowest_steps")
+TABLE_NAMES = ("meta", "runs", "components", "placements", "channels", "message_log", "payload_segments", "step_log", "send_waits", "step_failures")
+VIEW_NAMES = ("payloads", "messages", "steps", "run_summary", "component_time", "channel_latency", "throughput", "slowest_steps")
 
 # Older schema version -> SQL that brings it one version up. Version 1 (message and step rows
 # keyed by strings) never left development, so it has none: such a log is refused plainly.
@@ -195,6 +205,13 @@ ALTER TABLE message_log ADD COLUMN payload_id BIGINT;
     # say where they were recorded).
     3: """
 CREATE TABLE placements (run_id VARCHAR NOT NULL, component VARCHAR NOT NULL, node_id VARCHAR, host VARCHAR, pid INTEGER, clock_offset_ns BIGINT);
+""",
+    # The one payloads table becomes the first segment, holding every earlier run's payloads.
+    4: """
+ALTER TABLE payloads RENAME TO payload_segment_legacy;
+CREATE TABLE payload_segments (run INTEGER NOT NULL, name VARCHAR NOT NULL, first_id BIGINT, last_id BIGINT, bytes BIGINT NOT NULL);
+INSERT INTO payload_segments
+SELECT run, 'payload_segment_legacy', min(id), max(id), sum(octet_length(data)) FROM payload_segment_legacy GROUP BY run;
 """,
 }
 
@@ -239,4 +256,22 @@ def create(con: Any, where: str) -> None:
     check_version(con, where, writable=True)
     con.execute(TABLES)
     con.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", [str(SCHEMA_VERSION)])
+    _payloads_view(con)
     con.execute(VIEWS)
+
+
+def new_payload_segment(con: Any, run_key: int, number: int) -> str:
+    """Make the run's segment ``number`` (in ``con``'s transaction) and add it to the
+    ``payloads`` view; its name."""
+    name = f"payload_segment_{int(run_key)}_{int(number)}"
+    con.execute(SEGMENT_TABLE.format(name=name))
+    con.execute("INSERT INTO payload_segments VALUES (?, ?, NULL, NULL, 0)", [run_key, name])
+    _payloads_view(con)
+    return name
+
+
+def _payloads_view(con: Any) -> None:
+    # Segment names are made here (digits and a fixed prefix): safe to put in SQL as they are.
+    names = [row[0] for row in con.execute("SELECT DISTINCT name FROM payload_segments ORDER BY name").fetchall()]
+    union = " UNION ALL ".join(f"SELECT run, id, data FROM {name}" for name in names) or NO_PAYLOADS
+    con.execute(f"CREATE OR REPLACE VIEW payloads AS {union}")

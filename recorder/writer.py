@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine.tap import Drained, RunInfo
+from . import schema
 from .connection import connect
 
 __all__ = ["Batch", "Writer"]
@@ -56,8 +57,17 @@ PAYLOAD_ADVICE = (
 WRITE_ROWS = 500_000
 GATHER_S = 1.0  # the longest rows wait in memory before they are written
 # Payload bytes per insert: large payloads are written as soon as this much has gathered, so
-# the memory they hold is bounded by bytes, not by how many arrive in GATHER_S.
-GATHER_BYTES = 32 << 20
+# the memory they hold is bounded by bytes, not by how many arrive in GATHER_S. DuckDB holds
+# about seven times an insert's blobs while it takes them (bare, 2,000 x 100 KiB: 39, 67, 121,
+# 228 MiB over the start for 4, 8, 16, 32 MiB inserts, at 136, 185, 198, 204 MB/s).
+# bench/recording.py --only array-100k,arrays-10mb --repeat 3, 32 -> 8 MiB (with FLUSH_BYTES
+# 16 -> 4 MiB): peak 531 -> 318 and 552 -> 426 MiB, 147 -> 122 and 214 -> 189 MB/s.
+GATHER_BYTES = 8 << 20
+# A payload segment takes writes until it holds this much; the next write starts a new one.
+# A write into a segment makes DuckDB's checkpoint rewrite the segment whole, so this bounds
+# what each write rewrites and holds in memory. bench/recording.py --blob-floor (segments)
+# and the array scenarios, side by side: see bench/README.md.
+SEGMENT_BYTES = 8 << 20
 # One DuckDB thread: the inserter shares 2 cores with the event loop, and DuckDB took 100 KB
 # blobs faster with one thread than with its default (140 against 91 MB/s, one insert of
 # 2,000, measured here).
@@ -121,6 +131,9 @@ class Writer:
         # Where components ran (``Recorder.placed``), by id, until the next write takes them.
         self._placed: dict[int, tuple[str | None, str, int, int | None]] = {}
         self._placed_lock = threading.Lock()
+        # The run's payload segment being filled (schema.new_payload_segment): name, number,
+        # bytes in it.
+        self._segment: tuple[str, int, int] | None = None
         self.thread = threading.Thread(target=self._run, name=f"tapeflow-writer-{run_id}", daemon=True)
         self.thread.start()
 
@@ -249,6 +262,7 @@ class Writer:
         if self._channel_ends is None:
             self._channel_ends = _channel_ends(self.run)
         con.register("channel_ends", self._channel_ends)
+        segment = self._segment
         # Each gathered batch goes in on its own, as the loop made it, not all merged into one
         # contiguous copy first: that copy was a fifth of a recorded int chain's peak memory.
         # bench/recording.py --only ints-100k,fanout-8 --repeat 3, merged / as made: peak 425 /
@@ -275,9 +289,7 @@ class Writer:
                 )
                 con.unregister("failures_batch")
             if payloads.num_rows:
-                con.register("payloads_batch", payloads)
-                con.execute("INSERT INTO payloads SELECT $key, id, data FROM payloads_batch", {"key": self.run_key})
-                con.unregister("payloads_batch")
+                segment = self._store_payloads(con, payloads, segment)
             if messages.num_rows:
                 con.register("messages_batch", messages)
                 con.execute(
@@ -315,6 +327,29 @@ class Writer:
                 [ending.status, ending.ended_ns, now, error, self.run_id],
             )
         con.execute("COMMIT")
+        self._segment = segment
+
+    def _store_payloads(self, con: Any, payloads: Any, segment: tuple[str, int, int] | None) -> tuple[str, int, int]:
+        """Insert a batch of payloads into the run's current segment, or into a new one when
+        it would pass ``SEGMENT_BYTES``; the segment as it is after, ``(name, number, bytes)``
+        (the write's own until it commits)."""
+        import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+        size = payloads.column("data").nbytes
+        if segment is None or (segment[2] and segment[2] + size > SEGMENT_BYTES):
+            number = 0 if segment is None else segment[1] + 1
+            segment = (schema.new_payload_segment(con, self.run_key, number), number, 0)
+        name, number, stored = segment
+        con.register("payloads_batch", payloads)
+        con.execute(f"INSERT INTO {name} SELECT $key, id, data FROM payloads_batch", {"key": self.run_key})
+        con.unregister("payloads_batch")
+        ids = payloads.column("id")
+        con.execute(
+            "UPDATE payload_segments SET first_id = least(coalesce(first_id, $low), $low), last_id = greatest(coalesce(last_id, $high), $high), bytes = bytes + $size"
+            " WHERE name = $name",
+            {"low": pc.min(ids).as_py(), "high": pc.max(ids).as_py(), "size": size, "name": name},
+        )
+        return name, number, stored + size
 
     def _write_placements(self, con: Any) -> None:
         with self._placed_lock:

@@ -203,7 +203,7 @@ def test_a_log_of_a_newer_schema_is_refused(savings: tuple[Path, str]) -> None:
     con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     con.close()
     assert one_line(tapeflow("replay", run_id)) == (
-        "tapeflow.duckdb: written by a newer tapeflow (log schema 99, this tapeflow reads 4); upgrade tapeflow, or pass --log with another file"
+        "tapeflow.duckdb: written by a newer tapeflow (log schema 99, this tapeflow reads 5); upgrade tapeflow, or pass --log with another file"
     )
 
 

@@ -237,7 +237,7 @@ async def test_a_log_of_schema_3_is_migrated_and_its_runs_have_no_placements(tmp
     async with LocalProcess([Source(name="src", values=[5]), Collect(name="sink")], [wire("src.x", "sink.x")], tap=recorder) as process:
         await process.run()
     with open_log(path) as log:
-        assert log.query("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("4",)]
+        assert log.query("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("5",)]
         assert log.run("rold").payloads() == [[1, 2]]
         assert log.query(WHERE_EACH_RAN, ["rold"]).fetchall() == [("src", None, None, None, None), ("sink", None, None, None, None)]
         assert [r[0] for r in log.query(WHERE_EACH_RAN, [recorder.run_id]).fetchall()] == ["src", "sink"]

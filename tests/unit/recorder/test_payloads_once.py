@@ -219,3 +219,58 @@ async def test_an_array_sent_on_and_changed_in_place_is_recorded_exactly_as_sent
         for label, sender in (("src.x -> p0.x", source), ("p1.y -> sink.x", stages[1])):
             got = run.payloads(label)
             assert len(got) == 8 and all(exactly(a, b) for a, b in zip(got, sender.as_sent, strict=True)), label
+
+
+async def test_payloads_fill_segments_of_bounded_size_read_back_as_one_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small limits stand in for MiB: a drain every 20 kB of payloads, each its own write, and
+    # segments of 50 kB; 40 arrays of 8 kB make several writes and several segments.
+    np = pytest.importorskip("numpy")
+    from tapeflow.recorder import collector, writer
+
+    monkeypatch.setattr(collector, "FLUSH_BYTES", 20_000)
+    monkeypatch.setattr(writer, "GATHER_BYTES", 20_000)
+    monkeypatch.setattr(writer, "SEGMENT_BYTES", 50_000)
+    values = [np.full(1000, float(i)) for i in range(40)]
+    run_id = await record(tmp_path / "log.duckdb", [Source(name="src", values=values), Pass(name="p"), Collect(name="sink")],
+                          [wire("src.x", "p.x"), wire("p.y", "sink.x")])
+    with open_log(tmp_path / "log.duckdb") as log:
+        segments = log.query(
+            "SELECT s.name, s.first_id, s.last_id, s.bytes, (SELECT count(*) FROM payloads p WHERE p.run = s.run AND p.id BETWEEN s.first_id AND s.last_id)"
+            " FROM payload_segments s JOIN runs r ON r.key = s.run WHERE r.id = $1 ORDER BY s.first_id", [run_id]
+        ).fetchall()
+        assert len(segments) >= 3
+        # A segment takes writes until the next would pass SEGMENT_BYTES (one write alone may).
+        assert all(size <= 50_000 or size < 2 * 20_000 + 8_200 for _, _, _, size, _ in segments)
+        assert sum(rows for *_, rows in segments) == 40
+        assert [s[0] for s in segments] == [f"payload_segment_{segments[0][0].split('_')[2]}_{n}" for n in range(len(segments))]
+        for label in ("src.x -> p.x", "p.y -> sink.x"):
+            back = log.run(run_id).payloads(label)
+            assert [float(a[0]) for a in back] == [float(i) for i in range(40)]
+            assert all(np.array_equal(a, v) for a, v in zip(back, values))
+    assert counts(tmp_path / "log.duckdb", run_id) == (40, 80)
+
+
+async def test_a_log_of_schema_4_is_migrated_and_its_payloads_still_read(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute((Path(__file__).parents[2] / "fixtures" / "log_schema_4.sql").read_text())
+    con.execute("INSERT INTO runs (id, status, started_ns, pid) VALUES ('rold', 'completed', 1, 1)")
+    con.execute(
+        "INSERT INTO components (run_id, id, name, class_path, inputs, outputs) VALUES"
+        " ('rold', 0, 'src', 'm.S', [], ['x']), ('rold', 1, 'sink', 'm.K', ['x'], [])"
+    )
+    con.execute("INSERT INTO channels VALUES ('rold', 0, 'src', 'x', 'sink', 'x', 'asyncio')")
+    big = b"\xc4\x28" + b"o" * 40  # msgpack bin 8 of 40 bytes: too large to stay inline
+    con.execute("INSERT INTO message_log VALUES (1, 0, 0, 0, 10, 11, 12, NULL, 7), (1, 0, 1, 1, 20, 21, 22, '\\x01'::BLOB, NULL)")
+    con.execute("INSERT INTO payloads VALUES (1, 7, ?)", [big])
+    con.close()
+    run_id = await record(path, [Source(name="src", values=[b"n" * 50]), Collect(name="sink")], [wire("src.x", "sink.x")])
+    with open_log(path) as log:
+        assert log.query("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("5",)]
+        assert log.run("rold").payloads() == [b"o" * 40, 1]
+        assert log.run(run_id).payloads() == [b"n" * 50]
+        assert log.query("SELECT name, first_id, last_id, bytes FROM payload_segments WHERE run = 1").fetchall() == [
+            ("payload_segment_legacy", 7, 7, 42)
+        ]

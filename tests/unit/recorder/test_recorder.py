@@ -183,7 +183,7 @@ async def test_a_log_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
     con = duckdb.connect(str(tmp_path / "log.duckdb"))
     con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     con.close()
-    with pytest.raises(LogError, match=r"log.duckdb: written by a newer tapeflow \(log schema 99, this tapeflow reads 4\); upgrade tapeflow"):
+    with pytest.raises(LogError, match=r"log.duckdb: written by a newer tapeflow \(log schema 99, this tapeflow reads 5\); upgrade tapeflow"):
         open_log(tmp_path / "log.duckdb")
     with pytest.raises(LogError, match="written by a newer tapeflow"):
         await record(tmp_path / "log.duckdb", *chain([1]))
@@ -196,9 +196,9 @@ async def test_a_log_of_an_older_schema_is_refused_with_what_to_do(tmp_path: Pat
     con = duckdb.connect(str(tmp_path / "log.duckdb"))
     con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     con.close()
-    with pytest.raises(LogError, match=r"log.duckdb: log schema 1 cannot be migrated to 4; pass --log with a new file"):
+    with pytest.raises(LogError, match=r"log.duckdb: log schema 1 cannot be migrated to 5; pass --log with a new file"):
         open_log(tmp_path / "log.duckdb")
-    with pytest.raises(LogError, match=r"log.duckdb: log schema 1 cannot be migrated to 4; pass --log with a new file"):
+    with pytest.raises(LogError, match=r"log.duckdb: log schema 1 cannot be migrated to 5; pass --log with a new file"):
         await record(tmp_path / "log.duckdb", *chain([1]))
 
 
@@ -240,4 +240,4 @@ async def test_a_log_of_schema_2_is_migrated_and_its_runs_still_read(tmp_path: P
     with open_log(path) as log:
         assert log.run("rold").payloads() == [[1, 2]]
         assert log.run(recorder.run_id).payloads("p.y -> sink.x") == [{"new": "x" * 40}]
-        assert log.query("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("4",)]
+        assert log.query("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("5",)]
