@@ -137,11 +137,24 @@ class Process:
                     kind=e.connector.kind,
                 )
                 for e in self._wiring.edges
-            ],
+            ]
+            + self._unconnected_outputs(),
             parameters=dict(self.parameters),
             config=self.config,
             stop=self.interrupt,
         )
+
+    def _unconnected_outputs(self) -> list[ChannelInfo]:
+        """A recorded channel for each output no connector takes, numbered after the edges."""
+        connected = {(e.source.component, e.source.port) for e in self._wiring.edges}
+        number = max((e.index for e in self._wiring.edges), default=-1) + 1
+        found = []
+        for name, component in self.components.items():
+            for port in component.io.outputs:
+                if (name, port) not in connected:
+                    found.append(ChannelInfo(number, name, port, None, None, "unconnected"))
+                    number += 1
+        return found
 
     def output_descriptions(self) -> dict[str, str]:
         """What components with a ``describe_output()`` (file writers, say) say they produced

@@ -74,12 +74,15 @@ class ChannelInfo:
     id: int
     source_component: str
     source_port: str
-    target_component: str
-    target_port: str
+    # None for an output with no connector: its values are recorded on a channel of their own.
+    target_component: str | None
+    target_port: str | None
     kind: str
 
     @property
     def label(self) -> str:
+        if self.target_component is None:
+            return f"{self.source_component}.{self.source_port}"
         return f"{self.source_component}.{self.source_port} -> {self.target_component}.{self.target_port}"
 
 

@@ -222,7 +222,7 @@ class RecordedRun:
     def channel_id(self, channel: int | str) -> int:
         """A channel's id from its id or its label ``'a.y -> b.x'``."""
         rows = self.log.con.execute(
-            "SELECT id, source_component || '.' || source_port || ' -> ' || target_component || '.' || target_port "
+            "SELECT id, source_component || '.' || source_port || coalesce(' -> ' || target_component || '.' || target_port, '') "
             "FROM channels WHERE run_id = ? ORDER BY id", [self.id]
         ).fetchall()
         for cid, label in rows:

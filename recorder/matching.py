@@ -175,7 +175,14 @@ class Matcher:
         self.finished: set[int] = set()
         self.last_end: dict[int, int] = {}
         fed: dict[tuple[int, int], list[_Channel]] = {}
+        # Outputs with no connector: what they were set to at each step is recorded on a
+        # channel of their own that nothing consumes (replay compares them too).
+        self.unconnected: list[_Channel] = []
         for info in run.channels:
+            if info.target_component is None:
+                sender = by_name[info.source_component]
+                self.unconnected.append(_Channel(info.id, sender.id, sender.outputs.index(info.source_port), -1, -1, 0))
+                continue
             sender, receiver = by_name[info.source_component], by_name[info.target_component]
             port, inp = sender.outputs.index(info.source_port), receiver.inputs.index(info.target_port)
             channel = _Channel(info.id, sender.id, port, receiver.id, inp, len(receiver.initial_values.get(info.target_port, ())))
@@ -247,6 +254,9 @@ class Matcher:
             self._emit(channel, consumed - channel.next_k, None, message_parts)
         for fan_in in self.fan_ins.values():
             self._match_fan_in(fan_in, message_parts, waiting)
+        for channel in self.unconnected:
+            whole = min(self.sent[(channel.sender, channel.port)].count, self.history[channel.sender].count)
+            self._emit_unconsumed(channel, message_parts, whole)
         if final:
             self._check_sent_counts()
         if final or self.finished:
@@ -278,7 +288,7 @@ class Matcher:
     def _check_sent_counts(self) -> None:
         """At the end, every step of a sender sent on every output, but for its last step
         (the one that closed it, or failed): anything else means rows would be misattributed."""
-        for channel in self.channels:
+        for channel in self.channels + self.unconnected:
             if channel.sender in self.cut_at:
                 continue
             steps = self.history[channel.sender].count
@@ -431,9 +441,11 @@ class Matcher:
                 self._emit(channel, len(local), pc.add(local.cast(INT64), fan_in.next_pos), out)
         fan_in.next_pos = stop
 
-    def _emit_unconsumed(self, channel: _Channel, out: list[Any]) -> None:
+    def _emit_unconsumed(self, channel: _Channel, out: list[Any], upto: int | None = None) -> None:
+        """Emit ``channel``'s messages from the next up to ``upto`` (all sent: ``None``) as
+        never consumed."""
         sent = self.sent[(channel.sender, channel.port)]
-        n = sent.count - channel.next_k
+        n = (sent.count if upto is None else upto) - channel.next_k
         if n <= 0:
             return
         k0 = channel.next_k
@@ -457,7 +469,7 @@ class Matcher:
         """Forget what no future message can need: memory stays bounded by the channels."""
         need: dict[int, int] = {cid: history.count for cid, history in self.history.items()}
         need_sent: dict[tuple[int, int], int] = {key: sent.count for key, sent in self.sent.items()}
-        for channel in self.channels:
+        for channel in self.channels + self.unconnected:
             need[channel.sender] = min(need[channel.sender], channel.next_k)
             key = (channel.sender, channel.port)
             need_sent[key] = min(need_sent[key], channel.next_k)

@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS runs (
     command VARCHAR,
     log_path VARCHAR,
     error VARCHAR,
-    key INTEGER NOT NULL UNIQUE DEFAULT nextval('run_keys')  -- the run's number in message_log/step_log
+    key INTEGER NOT NULL UNIQUE DEFAULT nextval('run_keys'),  -- the run's number in message_log/step_log
+    replay_of VARCHAR                 -- process_kind 'replay': the run it replayed (runs.id)
 );
 CREATE TABLE IF NOT EXISTS components (
     run_id VARCHAR NOT NULL,
@@ -64,8 +65,8 @@ CREATE TABLE IF NOT EXISTS channels (
     id INTEGER NOT NULL,
     source_component VARCHAR NOT NULL,
     source_port VARCHAR NOT NULL,
-    target_component VARCHAR NOT NULL,
-    target_port VARCHAR NOT NULL,
+    target_component VARCHAR,         -- NULL (and kind 'unconnected'): an output no connector
+    target_port VARCHAR,              -- takes; its messages record what it was set to
     kind VARCHAR
 );
 -- The bulk of the log is kept narrow (integer keys, no repeated strings): DuckDB inserts it
@@ -169,7 +170,7 @@ WITH q AS (
     FROM message_log GROUP BY run, channel
 )
 SELECT r.id AS run_id, q.channel,
-       c.source_component || '.' || c.source_port || ' -> ' || c.target_component || '.' || c.target_port AS label,
+       c.source_component || '.' || c.source_port || coalesce(' -> ' || c.target_component || '.' || c.target_port, '') AS label,
        q.messages,
        q.rq[1] AS receive_p50_ns, q.rq[2] AS receive_p99_ns,
        q.cq[1] AS consume_p50_ns, q.cq[2] AS consume_p99_ns
@@ -207,7 +208,12 @@ ALTER TABLE message_log ADD COLUMN payload_id BIGINT;
 CREATE TABLE placements (run_id VARCHAR NOT NULL, component VARCHAR NOT NULL, node_id VARCHAR, host VARCHAR, pid INTEGER, clock_offset_ns BIGINT);
 """,
     # The one payloads table becomes the first segment, holding every earlier run's payloads.
+    # Runs recorded before have no channels for unconnected outputs (their values were not
+    # recorded) and are no replays.
     4: """
+ALTER TABLE channels ALTER COLUMN target_component DROP NOT NULL;
+ALTER TABLE channels ALTER COLUMN target_port DROP NOT NULL;
+ALTER TABLE runs ADD COLUMN replay_of VARCHAR;
 ALTER TABLE payloads RENAME TO payload_segment_legacy;
 CREATE TABLE payload_segments (run INTEGER NOT NULL, name VARCHAR NOT NULL, first_id BIGINT, last_id BIGINT, bytes BIGINT NOT NULL);
 INSERT INTO payload_segments

@@ -463,5 +463,5 @@ def _channel_ends(run: RunInfo) -> Any:
     return pa.table({
         "channel": pa.array([c.id for c in run.channels], pa.int32()),
         "sender": pa.array([ids[c.source_component] for c in run.channels], pa.int32()),
-        "receiver": pa.array([ids[c.target_component] for c in run.channels], pa.int32()),
+        "receiver": pa.array([None if c.target_component is None else ids[c.target_component] for c in run.channels], pa.int32()),
     })

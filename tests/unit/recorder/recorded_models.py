@@ -44,3 +44,13 @@ class Collect(Component):
 
     async def step(self) -> None:
         self.seen.append(self.x)
+
+
+class Doubler(Component):
+    """One output wired, one (``twice``) often left unconnected."""
+
+    io = IO(inputs=["x"], outputs=["y", "twice"])
+
+    async def step(self) -> None:
+        self.y = self.x
+        self.twice = {"n": self.x * 2, "pad": "p" * 40}

@@ -274,3 +274,22 @@ async def test_a_log_of_schema_4_is_migrated_and_its_payloads_still_read(tmp_pat
         assert log.query("SELECT name, first_id, last_id, bytes FROM payload_segments WHERE run = 1").fetchall() == [
             ("payload_segment_legacy", 7, 7, 42)
         ]
+
+
+async def test_values_set_on_an_output_with_no_connector_are_recorded_on_a_channel_of_their_own(tmp_path: Path) -> None:
+    from recorded_models import Doubler
+
+    run_id = await record(tmp_path / "log.duckdb", [Source(name="src", values=[1, 2, 3]), Doubler(name="d"), Collect(name="sink")],
+                          [wire("src.x", "d.x"), wire("d.y", "sink.x")])
+    with open_log(tmp_path / "log.duckdb") as log:
+        run = log.run(run_id)
+        assert run.payloads("d.twice") == [{"n": 2, "pad": "p" * 40}, {"n": 4, "pad": "p" * 40}, {"n": 6, "pad": "p" * 40}]
+        assert run.payloads("d.y -> sink.x") == [1, 2, 3]
+        assert log.query(
+            "SELECT c.kind, c.target_component, count(*), count(m.receiver_step), min(m.sender_step), max(m.sender_step)"
+            " FROM messages m JOIN channels c ON c.run_id = m.run_id AND c.id = m.channel"
+            " WHERE m.run_id = $1 AND c.source_port = 'twice' GROUP BY ALL", [run_id]
+        ).fetchall() == [("unconnected", None, 3, 0, 0, 2)]
+        assert log.query("SELECT label FROM channel_latency WHERE run_id = $1 ORDER BY channel", [run_id]).fetchall() == [
+            ("src.x -> d.x",), ("d.y -> sink.x",), ("d.twice",)
+        ]
