@@ -257,7 +257,7 @@ def floor(s: Scenario, path: str) -> dict[str, Any]:
     """The rows a recorded run of ``s`` writes, prebuilt as Arrow tables, inserted into a bare
     DuckDB file (no tapeflow schema, no keys), then closed: the least that writing them costs.
 
-    Rows: one per message per channel (9 integer columns, as the log's message table), one
+    Rows: one per message per channel (6 columns, as the log's message table), one
     per component-step (6), and for payload scenarios one per distinct payload (its bytes)."""
     import duckdb
     import pyarrow as pa  # type: ignore[import-untyped]
@@ -277,8 +277,9 @@ def floor(s: Scenario, path: str) -> dict[str, Any]:
         payload_id = m
         blobs = pa.table({"run": one.slice(0, n), "id": ints.slice(0, n), "data": pa.array([payload_blob(make(i)) for i in range(n)], pa.binary())})
     tables = {
-        "messages": pa.table({"run": one.slice(0, m_rows), "channel": m.cast(pa.int32()), "seq": m, "receiver_step": m, "send_ns": m,
-                              "receive_ns": m, "consume_ns": m, "payload": inline, "payload_id": payload_id}),
+        # A message row as the log stores it (schema 5): its times are its steps'.
+        "messages": pa.table({"run": one.slice(0, m_rows), "channel": m.cast(pa.int32()), "seq": m, "receiver_step": m,
+                              "payload": inline, "payload_id": payload_id}),
         "steps": pa.table({"run": one.slice(0, s_rows), "component": ints.slice(0, s_rows).cast(pa.int32()), "step": ints.slice(0, s_rows),
                            "start_ns": ints.slice(0, s_rows), "end_ns": ints.slice(0, s_rows), "blocked_ns": ints.slice(0, s_rows)}),
     }

@@ -4,18 +4,20 @@ The stamped loop records steps and sent values, never messages one by one (see
 ``tapeflow.engine.tap``). Each message is determined by them:
 
 - message ``k`` on channel ``S.o -> R.p`` was sent by the sender's step ``k`` (the engine
-  sends once per connector per step), so its payload is the ``k``-th value sent on ``S.o``
-  and its send time the end of ``S``'s step ``k``;
+  sends once per connector per step), so its payload is the ``k``-th value sent on ``S.o``;
 - it was consumed by ``R``'s step ``j = n + i``, where ``n`` is the number of initial values
   of ``R.p`` and ``i`` the message's position in ``R.p``'s stream: ``i = k`` for an input fed
   by one connector; for a fanned-in input, the position of the ``k``-th value noted from that
   channel in ``R``'s ``sources``;
-- its consume time is the start of step ``j``; its receive time ``max(send, wait(j))``, the
-  moment both the message and its receiver were there.
+- its times are those of the two steps, and are not stored again: its send time is the end
+  of ``S``'s step ``k`` (or when it entered the channel, for a send that waited: the
+  ``send_waits`` row), its consume time the start of step ``j``, its receive time
+  ``max(send, wait(j))``, the moment both the message and its receiver were there. The
+  ``messages`` view joins them from ``step_log`` and ``send_waits`` (recorder/schema.py).
 
 A drain can cut between the two ends of a message, so a :class:`Matcher` keeps, per
-component, the step times and sent values that a later message may still need, and emits a
-message once its receiving step is known. Sent values that will never be consumed (the run
+component, how many steps it recorded and the sent values that a later message may still
+need, and emits a message once its receiving step is known. Sent values that will never be consumed (the run
 ended, or the receiver finished first) are emitted with no receiver.
 
 Everything per row happens in Arrow's C kernels; the only Python work per row is encoding a
@@ -34,7 +36,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ..engine.tap import Drained, RunInfo
-from .arrow import EMPTY_INT32, EMPTY_INT64, INT32, INT64, arange, ints
+from .arrow import EMPTY_INT32, INT32, INT64, arange, ints
 from .errors import RecordingError
 from .payloads import EMPTY_REFS, PayloadError, PayloadStore, Unencodable, empty_payloads, payload_columns
 
@@ -42,30 +44,9 @@ __all__ = ["Matcher", "Tables"]
 
 @dataclass(slots=True)
 class _History:
-    """A window of a component's step times, ``[base, base + len)`` by step index."""
+    """How many steps a component has recorded."""
 
-    base: int = 0
-    waits: Any = field(default_factory=lambda: EMPTY_INT64)
-    starts: Any = field(default_factory=lambda: EMPTY_INT64)
-    ends: Any = field(default_factory=lambda: EMPTY_INT64)
-
-    @property
-    def count(self) -> int:
-        return self.base + len(self.ends)
-
-    def add(self, waits: Any, starts: Any, ends: Any) -> None:
-        if not len(self.ends):  # the common case once a window is trimmed: no copy
-            self.waits, self.starts, self.ends = waits, starts, ends
-            return
-        self.waits = pa.concat_arrays([self.waits, waits])
-        self.starts = pa.concat_arrays([self.starts, starts])
-        self.ends = pa.concat_arrays([self.ends, ends])
-
-    def keep_from(self, index: int) -> None:
-        cut = min(max(index - self.base, 0), len(self.ends))
-        if cut:
-            self.waits, self.starts, self.ends = self.waits.slice(cut), self.starts.slice(cut), self.ends.slice(cut)
-            self.base += cut
+    count: int = 0
 
 
 @dataclass(slots=True)
@@ -96,28 +77,6 @@ class _Channel:
     input: int
     initial: int
     next_k: int = 0  # first message not emitted yet
-    # Messages that entered the channel after their step's end (the send waited for room):
-    # their seq and when they entered, ascending; dropped once emitted.
-    late_seq: Any = field(default_factory=lambda: EMPTY_INT64)
-    late_at: Any = field(default_factory=lambda: EMPTY_INT64)
-
-    def send_times(self, k0: int, ends: Any) -> Any:
-        """The send times of messages ``k0 …`` given their steps' ends: the end, or when the
-        message entered the channel if its send had to wait."""
-        if not len(self.late_seq):
-            return ends
-        n = len(ends)
-        local = pc.subtract(self.late_seq, pa.scalar(k0, INT64))
-        inside = pc.and_(pc.greater_equal(local, 0), pc.less(local, n))
-        if not pc.any(inside).as_py():
-            return ends
-        mask = pc.is_in(arange(0, n), value_set=pc.filter(local, inside))
-        return pc.replace_with_mask(ends, mask, pc.filter(self.late_at, inside))
-
-    def forget_late_before(self, k: int) -> None:
-        if len(self.late_seq):
-            keep = pc.greater_equal(self.late_seq, k)
-            self.late_seq, self.late_at = pc.filter(self.late_seq, keep), pc.filter(self.late_at, keep)
 
 
 @dataclass(slots=True)
@@ -136,8 +95,8 @@ class _FanIn:
 @dataclass(slots=True)
 class Tables:
     """One drain's rows, ready for ``INSERT … SELECT``. Times are raw clock readings of the
-    component that took them; the writer adds each component's offset from ``offsets`` (a
-    message's ``send`` is its sender's, its ``wait`` and ``consume`` its receiver's)."""
+    component that took them; the writer adds each component's offset from ``offsets``.
+    Messages carry no times: they are their steps' (see the module's docstring)."""
 
     steps: Any
     failures: Any
@@ -191,9 +150,6 @@ class Matcher:
         self.fan_ins = {key: _FanIn(key[0], key[1], chs[0].initial, {c.id: c for c in chs}) for key, chs in fed.items() if len(chs) > 1}
         self.channels = [c for chs in fed.values() for c in chs]
         self.labels = {info.id: info.label for info in run.channels}
-        self.outgoing: dict[int, list[_Channel]] = {}
-        for channel in self.channels:
-            self.outgoing.setdefault(channel.sender, []).append(channel)
         # A sender whose value at step K could not be encoded: its record ends at step K
         # (kept, and marked failed); what it did after K is not recorded.
         self.cut_at: dict[int, int] = {}
@@ -220,7 +176,7 @@ class Matcher:
             if n:
                 ends = ints(part.ends)
                 waits, starts = self._waits_and_starts(cid, part, ends)
-                self.history[cid].add(waits, starts, ends)
+                self.history[cid].count += n
                 step_parts.append(
                     pa.table({
                         "cid": pa.repeat(pa.scalar(cid, INT32), n),
@@ -301,13 +257,8 @@ class Matcher:
                 )
 
     def _note_late(self, cid: int, late: Any) -> Any:
-        """Hand each channel its late sends; the rows of the ``send_waits`` table."""
+        """The rows of the ``send_waits`` table: sends that entered their channel late."""
         steps, channels, entered = ints(late[0::3]), ints(late[1::3]), ints(late[2::3])
-        for channel in self.outgoing.get(cid, ()):
-            mine = pc.equal(channels, pa.scalar(channel.id, INT64))
-            if pc.any(mine).as_py():
-                channel.late_seq = pa.concat_arrays([channel.late_seq, pc.filter(steps, mine)])
-                channel.late_at = pa.concat_arrays([channel.late_at, pc.filter(entered, mine)])
         return pa.table({
             "cid": pa.repeat(pa.scalar(cid, INT32), len(steps)),
             "step": steps,
@@ -363,7 +314,6 @@ class Matcher:
         ``initial + k`` (one feeding channel) or ``initial + positions`` (fan-in)."""
         k0 = channel.next_k
         sender = self.history[channel.sender]
-        receiver = self.history[channel.receiver]
         sent = self.sent[(channel.sender, channel.port)]
         if channel.sender in self.cut_at:  # values after the cut were consumed, never recorded
             n = min(n, sent.count - k0, sender.count - k0)
@@ -378,29 +328,19 @@ class Matcher:
                 f"{k0 + n} messages but the sender recorded {sender.count} steps and {sent.count} sent values; "
                 "this is a tapeflow bug: please report it with the model (the run's earlier rows are kept)"
             )
-        ends = channel.send_times(k0, sender.ends.slice(k0 - sender.base, n))
         if positions is None:
-            j0 = k0 + channel.initial - receiver.base
-            waits, starts = receiver.waits.slice(j0, n), receiver.starts.slice(j0, n)
             receiver_steps = arange(k0 + channel.initial, n)
         else:
             receiver_steps = pc.add(positions, channel.initial)
-            local = pc.subtract(receiver_steps, receiver.base)
-            waits, starts = receiver.waits.take(local), receiver.starts.take(local)
-        seq = arange(k0, n)
         out.append(
             pa.table({
                 "channel": pa.repeat(pa.scalar(channel.id, INT32), n),
-                "seq": seq,
+                "seq": arange(k0, n),
                 "receiver_step": receiver_steps,
-                "send": ends,
-                "wait": waits,  # the receiver's; received at max(send, wait), in wall time
-                "consume": starts,
                 **payload_columns(sent.payloads.slice(k0 - sent.base, n)),
             })
         )
         channel.next_k = k0 + n
-        channel.forget_late_before(channel.next_k)
 
     def _arrived(self, channel: _Channel) -> int:
         """How many of ``channel``'s messages are known whole: sent values whose step's
@@ -449,40 +389,27 @@ class Matcher:
         if n <= 0:
             return
         k0 = channel.next_k
-        sender = self.history[channel.sender]
-        nulls = pa.nulls(n, INT64)
         out.append(
             pa.table({
                 "channel": pa.repeat(pa.scalar(channel.id, INT32), n),
                 "seq": arange(k0, n),
-                "receiver_step": nulls,
-                "send": channel.send_times(k0, sender.ends.slice(k0 - sender.base, n)),
-                "wait": nulls,
-                "consume": nulls,
+                "receiver_step": pa.nulls(n, INT64),
                 **payload_columns(sent.payloads.slice(k0 - sent.base, n)),
             })
         )
         channel.next_k = k0 + n
-        channel.forget_late_before(channel.next_k)
 
     def _trim(self) -> None:
         """Forget what no future message can need: memory stays bounded by the channels."""
-        need: dict[int, int] = {cid: history.count for cid, history in self.history.items()}
         need_sent: dict[tuple[int, int], int] = {key: sent.count for key, sent in self.sent.items()}
         for channel in self.channels + self.unconnected:
-            need[channel.sender] = min(need[channel.sender], channel.next_k)
             key = (channel.sender, channel.port)
             need_sent[key] = min(need_sent[key], channel.next_k)
-        for channel in self.single:
-            need[channel.receiver] = min(need[channel.receiver], channel.next_k + channel.initial)
         for fan_in in self.fan_ins.values():
-            need[fan_in.receiver] = min(need[fan_in.receiver], fan_in.next_pos + fan_in.initial)
             cut = fan_in.next_pos - fan_in.base
             if cut > 0:
                 fan_in.sources = fan_in.sources.slice(cut)
                 fan_in.base = fan_in.next_pos
-        for cid, index in need.items():
-            self.history[cid].keep_from(index)
         for key, k in need_sent.items():
             self.sent[key].keep_from(k)
 
@@ -522,6 +449,5 @@ def _empty_waits() -> Any:
 def _empty_messages() -> Any:
     return pa.table({
         "channel": pa.array([], INT32), "seq": pa.array([], INT64), "receiver_step": pa.array([], INT64),
-        "send": pa.array([], INT64), "wait": pa.array([], INT64), "consume": pa.array([], INT64),
         "payload": pa.array([], pa.binary()), "payload_id": pa.array([], INT64),
     })

@@ -72,14 +72,15 @@ CREATE TABLE IF NOT EXISTS channels (
 -- The bulk of the log is kept narrow (integer keys, no repeated strings): DuckDB inserts it
 -- at 7-12 M rows/s instead of 4-5 M with the run id and component name on every row
 -- (bench/recording.py). The views below give it the documented names.
+-- A message's times are its steps' (schema 5): sent at the end of the sender's step `seq`
+-- (or when it entered its channel: send_waits), consumed at the start of the receiver's step,
+-- received when both were there. The messages view joins them; storing them again made a
+-- third of the log (bench/recording.py, ints-100k: 244 -> 150 bytes a message).
 CREATE TABLE IF NOT EXISTS message_log (
     run INTEGER NOT NULL,             -- runs.key
     channel INTEGER NOT NULL,
     seq BIGINT NOT NULL,              -- also the sender's step: the engine sends once per step
     receiver_step BIGINT,             -- NULL: never consumed
-    send_ns BIGINT NOT NULL,
-    receive_ns BIGINT,
-    consume_ns BIGINT,
     payload BLOB,                     -- msgpack (recorder/codec.py), when small; else NULL and
     payload_id BIGINT                 -- payloads.id: a value stored once for all its messages
 );
@@ -130,10 +131,24 @@ SEGMENT_TABLE = "CREATE TABLE {name} (run INTEGER NOT NULL, id BIGINT NOT NULL, 
 NO_PAYLOADS = "SELECT NULL::INTEGER AS run, NULL::BIGINT AS id, NULL::BLOB AS data WHERE false"
 
 VIEWS = """
+CREATE OR REPLACE VIEW message_times AS
+SELECT m.run, m.channel, m.seq, m.receiver_step,
+       coalesce(w.entered_ns, s.end_ns) AS send_ns,
+       CASE WHEN d.start_ns IS NOT NULL THEN greatest(coalesce(w.entered_ns, s.end_ns), d.start_ns - d.blocked_ns) END AS receive_ns,
+       d.start_ns AS consume_ns, m.payload, m.payload_id
+FROM message_log m
+JOIN runs r ON r.key = m.run
+JOIN channels c ON c.run_id = r.id AND c.id = m.channel
+JOIN components a ON a.run_id = r.id AND a.name = c.source_component
+LEFT JOIN components b ON b.run_id = r.id AND b.name = c.target_component
+LEFT JOIN step_log s ON s.run = m.run AND s.component = a.id AND s.step = m.seq
+LEFT JOIN step_log d ON d.run = m.run AND d.component = b.id AND d.step = m.receiver_step
+LEFT JOIN send_waits w ON w.run = m.run AND w.component = a.id AND w.step = m.seq AND w.channel = m.channel;
+
 CREATE OR REPLACE VIEW messages AS
 SELECT r.id AS run_id, m.channel, m.seq, m.seq AS sender_step, m.receiver_step,
        m.send_ns, m.receive_ns, m.consume_ns, coalesce(m.payload, p.data) AS payload, m.payload_id
-FROM message_log m JOIN runs r ON r.key = m.run
+FROM message_times m JOIN runs r ON r.key = m.run
 LEFT JOIN payloads p ON p.run = m.run AND p.id = m.payload_id;
 
 CREATE OR REPLACE VIEW steps AS
@@ -167,7 +182,7 @@ WITH q AS (
     SELECT run, channel, count(*) AS messages,
            quantile_cont(receive_ns - send_ns, [0.5, 0.99]) AS rq,
            quantile_cont(consume_ns - send_ns, [0.5, 0.99]) AS cq
-    FROM message_log GROUP BY run, channel
+    FROM message_times GROUP BY run, channel
 )
 SELECT r.id AS run_id, q.channel,
        c.source_component || '.' || c.source_port || coalesce(' -> ' || c.target_component || '.' || c.target_port, '') AS label,
@@ -189,7 +204,7 @@ FROM steps;
 """
 
 TABLE_NAMES = ("meta", "runs", "components", "placements", "channels", "message_log", "payload_segments", "step_log", "send_waits", "step_failures")
-VIEW_NAMES = ("payloads", "messages", "steps", "run_summary", "component_time", "channel_latency", "throughput", "slowest_steps")
+VIEW_NAMES = ("payloads", "message_times", "messages", "steps", "run_summary", "component_time", "channel_latency", "throughput", "slowest_steps")
 
 # Older schema version -> SQL that brings it one version up. Version 1 (message and step rows
 # keyed by strings) never left development, so it has none: such a log is refused plainly.
@@ -209,8 +224,12 @@ CREATE TABLE placements (run_id VARCHAR NOT NULL, component VARCHAR NOT NULL, no
 """,
     # The one payloads table becomes the first segment, holding every earlier run's payloads.
     # Runs recorded before have no channels for unconnected outputs (their values were not
-    # recorded) and are no replays.
+    # recorded) and are no replays. Their messages' times were stored and are now derived
+    # from their steps, as the writer of schema 3 and 4 made them (the same readings).
     4: """
+ALTER TABLE message_log DROP COLUMN send_ns;
+ALTER TABLE message_log DROP COLUMN receive_ns;
+ALTER TABLE message_log DROP COLUMN consume_ns;
 ALTER TABLE channels ALTER COLUMN target_component DROP NOT NULL;
 ALTER TABLE channels ALTER COLUMN target_port DROP NOT NULL;
 ALTER TABLE runs ADD COLUMN replay_of VARCHAR;

@@ -120,7 +120,6 @@ class Writer:
         self.port_labels = port_labels
         self.run = run
         self._matcher: Any = None
-        self._channel_ends: Any = None  # made by the inserter thread (pyarrow), see _write
         self.converted: queue.Queue[TableSet | Ending] = queue.Queue(max_batches)
         self._final_put = False  # the run's last batch is queued; its Ending follows
         self.failure: BaseException | None = None
@@ -259,9 +258,6 @@ class Writer:
         key = {"key": self.run_key}
         # Raw clock readings become wall-clock ns with the offset of the component that took
         # them (components may run in several processes): joined in SQL, per row, for free.
-        if self._channel_ends is None:
-            self._channel_ends = _channel_ends(self.run)
-        con.register("channel_ends", self._channel_ends)
         segment = self._segment
         # Each gathered batch goes in on its own, as the loop made it, not all merged into one
         # contiguous copy first: that copy was a fifth of a recorded int chain's peak memory.
@@ -293,14 +289,7 @@ class Writer:
             if messages.num_rows:
                 con.register("messages_batch", messages)
                 con.execute(
-                    """INSERT INTO message_log
-                       SELECT $key, m.channel, m.seq, m.receiver_step, m.send + so.off,
-                              CASE WHEN m.wait IS NOT NULL THEN greatest(m.send + so.off, m.wait + ro.off) END, m.consume + ro.off, m.payload, m.payload_id
-                       FROM messages_batch m
-                       JOIN channel_ends e ON e.channel = m.channel
-                       JOIN offsets so ON so.cid = e.sender
-                       LEFT JOIN offsets ro ON ro.cid = e.receiver""",
-                    key,
+                    "INSERT INTO message_log SELECT $key, channel, seq, receiver_step, payload, payload_id FROM messages_batch", key
                 )
                 con.unregister("messages_batch")
             if send_waits.num_rows:
@@ -313,7 +302,6 @@ class Writer:
                 con.unregister("waits_batch")
             self.rows += steps.num_rows + messages.num_rows
             con.unregister("offsets")
-        con.unregister("channel_ends")
         self._write_placements(con)
         now = time.time_ns()
         if ending is None:
@@ -453,15 +441,3 @@ def _fixed_width(values: list[Any], kind: type) -> Any:
     if len(offsets) < n + 1:
         offsets = _OFFSETS[0] = array("i", range(0, 9 * max(n + 1, 1 << 16) + 1, 9))
     return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets[: n + 1]), pa.py_buffer(data)])
-
-
-def _channel_ends(run: RunInfo) -> Any:
-    """``(channel, sender, receiver)`` component ids: whose clock each end of a message read."""
-    import pyarrow as pa
-
-    ids = {c.name: c.id for c in run.components}
-    return pa.table({
-        "channel": pa.array([c.id for c in run.channels], pa.int32()),
-        "sender": pa.array([ids[c.source_component] for c in run.channels], pa.int32()),
-        "receiver": pa.array([None if c.target_component is None else ids[c.target_component] for c in run.channels], pa.int32()),
-    })

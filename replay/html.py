@@ -91,16 +91,17 @@ def timeline(log: Log, report: Mapping[str, Any], *, max_steps: int = MAX_STEPS,
     linkable: list[list[Any]] = []
     for src, seq, send, dst, receiver_step, consumed in con.execute(
         """
-        SELECT a.id, m.seq, m.send_ns, b.id, m.receiver_step,
-               least(greatest(coalesce(m.consume_ns, r.start_ns), r.start_ns), r.end_ns)
+        SELECT a.id, m.seq, coalesce(sw.entered_ns, s.end_ns) AS send_ns, b.id, m.receiver_step,
+               r.start_ns  -- a message's consume time is its receiving step's start
         FROM message_log m
         JOIN channels ch ON ch.run_id = $run AND ch.id = m.channel
         JOIN components a ON a.run_id = $run AND a.name = ch.source_component
         JOIN components b ON b.run_id = $run AND b.name = ch.target_component
         JOIN step_log s ON s.run = m.run AND s.component = a.id AND s.step = m.seq
         JOIN step_log r ON r.run = m.run AND r.component = b.id AND r.step = m.receiver_step
+        LEFT JOIN send_waits sw ON sw.run = m.run AND sw.component = a.id AND sw.step = m.seq AND sw.channel = m.channel
         WHERE m.run = $key AND s.start_ns < $cutoff AND r.start_ns < $cutoff
-        ORDER BY m.send_ns, m.channel
+        ORDER BY send_ns, m.channel
         """,
         {"run": recorded.id, "key": key, "cutoff": cutoff},
     ).fetchall():

@@ -98,10 +98,13 @@ def trace_events(log: Log, run: str, steps: tuple[int, int] | None = None, limit
         "WITH w AS (SELECT ch.id, a.id AS src, b.id AS dst FROM channels ch "
         "  JOIN components a ON a.run_id = ch.run_id AND a.name = ch.source_component "
         "  JOIN components b ON b.run_id = ch.run_id AND b.name = ch.target_component WHERE ch.run_id = $run) "
-        "SELECT m.channel, m.seq, m.receiver_step, s.start_ns, r.start_ns, m.send_ns, m.consume_ns FROM message_log m "
+        # A message's times are its steps' (and its send_waits row, if its send waited).
+        "SELECT m.channel, m.seq, m.receiver_step, s.start_ns, r.start_ns, coalesce(sw.entered_ns, s.end_ns), r.start_ns "
+        "FROM message_log m "
         "JOIN w ON w.id = m.channel "
         "JOIN step_log s ON s.run = m.run AND s.component = w.src AND s.step = m.seq "
         "LEFT JOIN step_log r ON r.run = m.run AND r.component = w.dst AND r.step = m.receiver_step "
+        "LEFT JOIN send_waits sw ON sw.run = m.run AND sw.component = w.src AND sw.step = m.seq AND sw.channel = m.channel "
         "WHERE m.run = $key AND m.seq >= $a AND m.seq < $b "
         "AND (m.receiver_step IS NULL OR (m.receiver_step >= $a AND m.receiver_step < $b)) "
         "ORDER BY m.channel, m.seq",
