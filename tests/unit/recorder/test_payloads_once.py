@@ -265,11 +265,18 @@ async def test_a_log_of_schema_4_is_migrated_and_its_payloads_still_read(tmp_pat
     big = b"\xc4\x28" + b"o" * 40  # msgpack bin 8 of 40 bytes: too large to stay inline
     con.execute("INSERT INTO message_log VALUES (1, 0, 0, 0, 10, 11, 12, NULL, 7), (1, 0, 1, 1, 20, 21, 22, '\\x01'::BLOB, NULL)")
     con.execute("INSERT INTO payloads VALUES (1, 7, ?)", [big])
+    # The steps those times came from: src ended steps 0 and 1 at 10 and 20; sink waited from
+    # 11 and 21 and started at 12 and 22.
+    con.execute("INSERT INTO step_log VALUES (1, 0, 0, 5, 10, 0), (1, 0, 1, 10, 20, 0), (1, 1, 0, 12, 15, 1), (1, 1, 1, 22, 25, 1)")
     con.close()
     run_id = await record(path, [Source(name="src", values=[b"n" * 50]), Collect(name="sink")], [wire("src.x", "sink.x")])
     with open_log(path) as log:
         assert log.query("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("5",)]
         assert log.run("rold").payloads() == [b"o" * 40, 1]
+        # Times stored before schema 5 are derived from the steps since: the same values.
+        assert log.query("SELECT seq, send_ns, receive_ns, consume_ns FROM messages WHERE run_id = 'rold' ORDER BY seq").fetchall() == [
+            (0, 10, 11, 12), (1, 20, 21, 22)
+        ]
         assert log.run(run_id).payloads() == [b"n" * 50]
         assert log.query("SELECT name, first_id, last_id, bytes FROM payload_segments WHERE run = 1").fetchall() == [
             ("payload_segment_legacy", 7, 7, 42)
