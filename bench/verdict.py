@@ -11,7 +11,9 @@ makespan on RayProcess with this machine's cores for each connector (``tapeflow 
 (recorded, so its makespan is read the same way: first step start to last step end), and
 print predicted against measured, the error, and whether the verdict (from the predicted
 speedup against the measured one) was right. Ray's and the actors' start are not in either
-makespan. Uses the stored calibration (``tapeflow calibrate``) if there is one.
+makespan. Every local run and its report come first, before this process starts Ray, so the
+local baseline has no Ray idling beside it. Uses the stored calibration (``tapeflow
+calibrate``) if there is one.
 """
 
 from __future__ import annotations
@@ -148,13 +150,20 @@ def makespan(log: Path, run_id: str) -> float:
     return float(row[0]) if row else 0.0
 
 
-def case(shape: str, mode: str, n: int, cpus: int, log: Path) -> list[dict[str, Any]]:
-    from tapeflow.replay.predict import verdict
+def predicted(shape: str, mode: str, n: int, cpus: int, log: Path) -> dict[str, Any]:
+    """Record the LocalProcess run and report on it (``--replay``): Ray must not be running
+    in this process yet, so that the local run and the replay are what a user gets."""
     from tapeflow.replay.report import timing_report
 
     local_id = run(build(shape, mode, n, "local", "asyncio"), log)
     folder = ROOT / "examples" / "tutorial" if shape == "tutorial" else HERE
-    found = timing_report(local_id, log=log, cpus=[cpus], replay=True, path=[folder])
+    return timing_report(local_id, log=log, cpus=[cpus], replay=True, path=[folder])
+
+
+def measured(shape: str, mode: str, n: int, cpus: int, log: Path, found: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run the model on RayProcess per connector predicted; the rows of the table."""
+    from tapeflow.replay.predict import verdict
+
     recorded = found["makespan_s"]
     rows = []
     for p in found["predictions"]:
@@ -201,18 +210,24 @@ def main() -> None:
     cpus = os.cpu_count() or 1
     shapes = ["chain", "fan-out", "diamond", "loop"]
     mixes = {"sleep": 15 if args.quick else 30, "cpu": 15 if args.quick else 30, "tiny": 1000 if args.quick else 3000}
-    ensure_ray()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="tapeflow-verdict-") as folder:
         os.chdir(folder)  # the tutorial's FileWriter writes ray.csv here
         log = Path(folder) / "verdict.duckdb"
         plan = [(s, m, n) for s in shapes for m, n in mixes.items()] + [("tutorial", "sleep", 0)]
+        plan = [(s, m, n) for s, m, n in plan if not args.only or s in args.only.split(",")]
+        # Every local run and its report first, before this process starts Ray: a user's
+        # LocalProcess run has no Ray beside it.
+        reports = []
         for shape, mode, n in plan:
-            if args.only and shape not in args.only.split(","):
-                continue
-            rows.extend(case(shape, mode, n, cpus, log))
+            reports.append(predicted(shape, mode, n, cpus, log))
             if not args.json:
-                print(f"  done {shape} {mode}", file=sys.stderr, flush=True)
+                print(f"  recorded and predicted {shape} {mode}", file=sys.stderr, flush=True)
+        ensure_ray()
+        for (shape, mode, n), found in zip(plan, reports):
+            rows.extend(measured(shape, mode, n, cpus, log, found))
+            if not args.json:
+                print(f"  measured {shape} {mode}", file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(rows, indent=1))
     else:

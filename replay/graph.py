@@ -107,9 +107,11 @@ class Path:
 
 
 def longest_path(
-    graph: StepGraph, weight: Sequence[float], latency: float = 0.0, order: Sequence[int] | None = None
+    graph: StepGraph, weight: Sequence[float], latency: float = 0.0, order: Sequence[int] | None = None,
+    first_latency: float | None = None, first: Sequence[bool] | None = None,
 ) -> Path:
-    """The heaviest path, node weights ``weight``, plus ``latency`` on each message edge."""
+    """The heaviest path, node weights ``weight``, plus ``latency`` on each message edge
+    (``first_latency`` instead on one into a node that ``first`` marks: a component's first)."""
     order = order if order is not None else graph.topological_order()
     if order is None:  # load_graph drops backpressure edges that would close a cycle
         raise ValueError("the step graph has a cycle")
@@ -118,13 +120,17 @@ def longest_path(
     came = [-1] * n
     best, last = 0.0, -1
     succ = graph.succ
+    marked = first if first_latency is not None and first is not None else None
     for v in order:
         done = ready[v] + weight[v]
         if done > best or last < 0:
             best, last = done, v
         for code in succ[v]:
             t = code >> 1
-            at = done + latency if code & 1 else done
+            if code & 1:
+                at = done + (first_latency if marked is not None and marked[t] else latency)  # type: ignore[operator]
+            else:
+                at = done
             if at > ready[t]:
                 ready[t] = at
                 came[t] = v
@@ -189,6 +195,8 @@ def load_graph(con: Any, run_key: int, run_id: str, capacity: int | None, max_no
         [block, block, run_key],
     ).fetchall()
     for ch, sb, rb, k in rows:
+        if int(ch) not in ends:
+            continue  # an output with no connector (kind 'unconnected'): nobody consumes it
         src, dst = ends[int(ch)]
         s = offset[src] + sb
         if s >= offset[src + 1]:
@@ -229,6 +237,8 @@ def _add_backpressure(graph: StepGraph, con: Any, run_key: int, ends: dict[int, 
     ).fetchall()
     offset = graph.offset
     for ch, sb, rb in rows:
+        if int(ch) not in ends:
+            continue
         src, dst = ends[int(ch)]
         s = offset[src] + sb
         r = offset[dst] + rb

@@ -56,6 +56,7 @@ class Prediction:
     cpu_work_s: float | None = None
     messaging_s: float | None = None
     one_off_s: float | None = None
+    cores_for_steps: float | None = None  # cpus less what Ray's own processes take (overhead_cores)
 
     def to_json(self) -> dict[str, Any]:
         speedup_bounds = None
@@ -69,12 +70,14 @@ class Prediction:
             "speedup": None if self.speedup is None else round(self.speedup, 3),
             "verdict": self.verdict,
             "reason": self.reason,
-            "bounds_s": {"span_law": r6(self.span_s), "work_law": r6(None if self.cpu_work_s is None else self.cpu_work_s / self.cpus),
+            "bounds_s": {"span_law": r6(self.span_s),
+                         "work_law": r6(None if self.cpu_work_s is None else self.cpu_work_s / (self.cores_for_steps or self.cpus)),
                          "graham": r6(self.upper_s)},
             "speedup_bounds": speedup_bounds,
             "cpu_work_s": r6(self.cpu_work_s),
             "messaging_s": r6(self.messaging_s),
             "one_off_s": r6(self.one_off_s),
+            "cores_for_steps": r6(self.cores_for_steps),
         }
 
 
@@ -105,58 +108,83 @@ def node_costs(graph: StepGraph, cost: ConnectorCost, factors: Mapping[int, floa
     return Costs(cpu, wait)
 
 
-def simulate(graph: StepGraph, costs: Costs, cores: int, latency: float) -> float:
-    """The makespan of a greedy list schedule of ``graph`` on ``cores`` cores."""
+def first_nodes(graph: StepGraph) -> list[bool]:
+    """Per node: is it its component's first (the one a channel's first message reaches)."""
+    first = [False] * len(graph.comp)
+    for c in range(len(graph.names)):
+        if graph.offset[c] < graph.offset[c + 1]:
+            first[graph.offset[c]] = True
+    return first
+
+
+def simulate(graph: StepGraph, costs: Costs, cores: int, latency: float, first_s: float = 0.0, overhead_cores: float = 0.0) -> float:
+    """The makespan of ``graph`` on ``cores`` cores, each actor an OS process.
+
+    Steps whose CPU part runs share the cores as the OS shares them among runnable
+    processes: with ``r`` of them, each runs at ``min(1, (cores - overhead_cores) / r)`` of
+    a core (``overhead_cores``: what Ray's own processes take once the cores are all busy).
+    A step's waiting part takes no core. A message edge adds ``latency``, and ``first_s``
+    more into a component's first node (a channel's first message)."""
     n = len(graph.comp)
     indegree = [0] * n
     succ = graph.succ
     for out in succ:
         for code in out:
             indegree[code >> 1] += 1
+    hop = [latency] * n  # what a message edge into each node adds
+    if first_s > 0:
+        for v, is_first in enumerate(first_nodes(graph)):
+            if is_first:
+                hop[v] = latency + first_s
     ready_at = [0.0] * n
     cpu, wait = costs.cpu, costs.wait
-    # (time, kind, seq, node): kind 0 = a core frees, 1 = a step is done, 2 = a step is ready;
-    # at one instant cores free before ready steps take them.
+    capacity = max(cores - overhead_cores, 1e-3)
+    # Events (time, kind, seq, node): kind 1 = a step is done, 2 = a step is ready. Running
+    # CPU parts all go at one rate, so each is kept by the amount of "work clock" at which it
+    # ends: the work clock advances at that rate, and the first to end is the heap's top.
     events: list[tuple[float, int, int, int]] = [(0.0, 2, v, v) for v in range(n) if indegree[v] == 0]
     heapq.heapify(events)
-    queue: deque[int] = deque()
-    free = cores
+    running: list[tuple[float, int, int]] = []  # (work clock at its end, seq, node)
+    clock = 0.0  # work done by each running CPU part since time 0
+    now = 0.0
     seq = n
     end = 0.0
     push, pop = heapq.heappush, heapq.heappop
-    while events:
-        t, kind, _, v = pop(events)
-        if kind == 2:
-            if cpu[v] <= 0.0:
-                seq += 1
-                push(events, (t + wait[v], 1, seq, v))
-            elif free > 0:
-                free -= 1
-                seq += 1
-                push(events, (t + cpu[v], 0, seq, v))
-            else:
-                queue.append(v)
-        elif kind == 0:
-            if queue:
-                u = queue.popleft()
-                seq += 1
-                push(events, (t + cpu[u], 0, seq, u))
-            else:
-                free += 1
-            seq += 1
-            push(events, (t + wait[v], 1, seq, v))
-        else:
-            if t > end:
-                end = t
+    inf = math.inf
+    while events or running:
+        r = len(running)
+        rate = min(1.0, capacity / r) if r else 1.0
+        cpu_done = now + max(0.0, running[0][0] - clock) / rate if r else inf
+        if events and events[0][0] <= cpu_done:
+            t, kind, _, v = pop(events)
+            if r:
+                clock += (t - now) * rate
+            now = max(now, t)
+            if kind == 2:
+                if cpu[v] <= 0.0:
+                    seq += 1
+                    push(events, (now + wait[v], 1, seq, v))
+                else:
+                    seq += 1
+                    push(running, (clock + cpu[v], seq, v))
+                continue
+            if now > end:
+                end = now
             for code in succ[v]:
                 s = code >> 1
-                at = t + latency if code & 1 else t
+                at = now + hop[s] if code & 1 else now
                 if at > ready_at[s]:
                     ready_at[s] = at
                 indegree[s] -= 1
                 if indegree[s] == 0:
                     seq += 1
                     push(events, (ready_at[s], 2, seq, s))
+        else:
+            finish, _, v = pop(running)
+            clock = max(clock, finish)
+            now = cpu_done
+            seq += 1
+            push(events, (now + wait[v], 1, seq, v))
     return end
 
 
@@ -203,27 +231,30 @@ def predict(
 ) -> list[Prediction]:
     """One prediction per connector for ``cpus`` cores."""
     found: list[Prediction] = []
+    first = first_nodes(graph)
     for connector, costs in costs_by_connector.items():
         cost = calibration.connectors[connector]
         one_off = calibration.one_off_s(context.components)
         if placement is not None:
             found.append(Prediction(cpus, connector, None, None, "cannot place", placement, one_off_s=one_off))
             continue
-        span = longest_path(graph, [c + w for c, w in zip(costs.cpu, costs.wait)], cost.latency_s, order).length_ns
+        span = longest_path(graph, [c + w for c, w in zip(costs.cpu, costs.wait)], cost.latency_s, order,
+                            first_latency=cost.latency_s + cost.first_s, first=first).length_ns
         cpu_work = costs.cpu_work
-        if cpus >= len(graph.names):
+        capacity = max(cpus - cost.overhead_cores, 1e-3)
+        if capacity >= len(graph.names):
             makespan = span  # every actor has a core of its own: nothing waits for one
         else:
-            makespan = simulate(graph, costs, cpus, cost.latency_s)
-        lower = max(span, cpu_work / cpus)
-        upper = cpu_work / cpus + span
+            makespan = simulate(graph, costs, cpus, cost.latency_s, cost.first_s, cost.overhead_cores)
+        lower = max(span, cpu_work / capacity)
+        upper = cpu_work / capacity + span
         makespan = min(max(makespan, lower), upper)
         speedup = context.recorded_s / makespan if makespan > 0 else math.inf
         messaging = context.messages * 2 * cost.message_s + graph.total_steps * cost.step_s
         found.append(Prediction(
             cpus, connector, makespan, speedup, verdict(speedup),
             _reason(speedup, makespan, cpus, connector, cost, messaging, cpu_work, context),
-            lower, upper, span, cpu_work, messaging, one_off,
+            lower, upper, span, cpu_work, messaging, one_off, capacity,
         ))
     return found
 

@@ -182,7 +182,8 @@ def _report(
 
 
 def vars_of(cost: Any) -> dict[str, float]:
-    return {"step_s": cost.step_s, "message_s": cost.message_s, "latency_s": cost.latency_s}
+    return {"step_s": cost.step_s, "message_s": cost.message_s, "latency_s": cost.latency_s, "first_s": cost.first_s,
+            "overhead_cores": cost.overhead_cores}
 
 
 def _components(con: Any, run_id: str, key: int) -> list[dict[str, Any]]:
@@ -211,7 +212,7 @@ def _components(con: Any, run_id: str, key: int) -> list[dict[str, Any]]:
 def _channels(con: Any, run_id: str) -> list[dict[str, Any]]:
     rows = con.execute(
         """
-        SELECT ch.id, ch.source_component || '.' || ch.source_port || ' -> ' || ch.target_component || '.' || ch.target_port,
+        SELECT ch.id, ch.source_component || '.' || ch.source_port || ' -> ' || coalesce(ch.target_component || '.' || ch.target_port, '(no connector)'),
                count(m.seq), quantile_disc(m.receive_ns - m.send_ns, [0.5, 0.99]), quantile_disc(m.consume_ns - m.send_ns, [0.5, 0.99]),
                sum(octet_length(m.payload))
         FROM channels ch LEFT JOIN messages m ON m.run_id = ch.run_id AND m.channel = ch.id

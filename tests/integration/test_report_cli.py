@@ -86,10 +86,12 @@ def test_calibrate_measures_on_ray_and_the_report_uses_it(tmp_path: Path, monkey
     from tapeflow.replay.calibrate import load, measure, store
 
     monkeypatch.setenv("TAPEFLOW_CALIBRATION", str(tmp_path / "calibration.json"))
-    found = measure(messages=300, rounds=20)
+    found = measure(messages=300, rounds=20, spin_steps=3)
     assert set(found.connectors) == {"ray", "zmq"}
+    cpus = os.cpu_count() or 1
     for cost in found.connectors.values():
         assert cost.message_s > 0 and cost.latency_s >= 0 and cost.step_s >= 0
+        assert cost.first_s >= 0 and 0 <= cost.overhead_cores <= cpus
     assert found.actor_start_s > 0
     assert found.notes and found.notes[0].startswith("Ray was already running")
     store(found)

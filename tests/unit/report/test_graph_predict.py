@@ -12,7 +12,7 @@ from report_models import record_diamond
 
 from tapeflow.replay.calibrate import ConnectorCost
 from tapeflow.replay.graph import StepGraph, load_graph, longest_path, with_backpressure
-from tapeflow.replay.predict import Costs, node_costs, placement_problem, simulate, verdict
+from tapeflow.replay.predict import Costs, first_nodes, node_costs, placement_problem, simulate, verdict
 
 
 def hand_graph(steps: list[int], messages: list[tuple[int, int, int, int]], dur: list[list[int]]) -> StepGraph:
@@ -69,6 +69,29 @@ def test_cpu_branches_share_the_cores_and_waiting_ones_do_not() -> None:
     assert simulate(g, cpu, 2, 0.0) == pytest.approx(0.020)
     assert simulate(g, cpu, 4, 0.0) == pytest.approx(0.010)
     assert simulate(g, waiting, 1, 0.0) == pytest.approx(0.010)
+
+
+def test_cpu_steps_share_the_cores_as_processes_do_less_what_ray_takes() -> None:
+    g = fan_out(3, 10, 1_000_000)  # three branches of 10 ms of CPU each
+    cpu = Costs([d / 1e9 for d in g.dur_ns], [0.0] * len(g.dur_ns))
+    # Three runnable on two cores: each at 2/3 of a core, all done at 30 ms / 2.
+    assert simulate(g, cpu, 2, 0.0) == pytest.approx(0.015)
+    # Ray's own processes take half a core once every core is busy: 30 ms over 1.5 cores.
+    assert simulate(g, cpu, 2, 0.0, overhead_cores=0.5) == pytest.approx(0.020)
+    # One runnable step on two cores leaves a core to Ray: it goes at full speed.
+    one = fan_out(1, 10, 1_000_000)
+    alone = Costs([d / 1e9 for d in one.dur_ns], [0.0] * len(one.dur_ns))
+    assert simulate(one, alone, 2, 0.0, overhead_cores=0.5) == pytest.approx(0.010)
+
+
+def test_a_channels_first_message_pays_first_s_once() -> None:
+    g = hand_graph([2, 2], [(0, 0, 1, 0), (0, 1, 1, 1)], [[5, 5], [5, 5]])
+    assert first_nodes(g) == [True, False, True, False]
+    waiting = Costs([0.0] * 4, [d / 1e9 for d in g.dur_ns])
+    # a0 (5) -> hop (100 + 1000 first) -> b0 (5) -> b1 (5); a1's message (5 + 5 + 100) is earlier
+    assert simulate(g, waiting, 2, 100e-9, first_s=1000e-9) == pytest.approx((5 + 1100 + 5 + 5) * 1e-9)
+    path = longest_path(g, g.dur_ns, latency=100, first_latency=1100, first=first_nodes(g))
+    assert path.length_ns == 5 + 1100 + 5 + 5
 
 
 @pytest.mark.parametrize("cores", [1, 2, 3])

@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from report_models import record_diamond
+from report_models import Double, Source, record_diamond, wire
 
+from tapeflow import LocalProcess
+from tapeflow.recorder import Recorder
 from tapeflow.replay.calibrate import DEFAULTS, ConnectorCost, load, store
 from tapeflow.replay.errors import ReplayError
 from tapeflow.replay.report import parse_what_if, timing_report
@@ -63,6 +65,18 @@ def test_the_report_says_when_it_used_default_costs(recorded: tuple[Path, str], 
     assert found["calibration"]["measured"] is True
     assert found["calibration"]["connectors"]["ray"]["latency_s"] == 3e-6
     assert not any("built-in" in note for note in found["notes"])
+
+
+def test_a_calibration_from_before_first_s_and_overhead_cores_uses_their_defaults_and_says_so(calibration_file: Path) -> None:
+    calibration_file.parent.mkdir(parents=True)
+    old = {"connectors": {c: {"step_s": 1e-6, "message_s": 2e-6, "latency_s": 3e-4} for c in ("ray", "zmq")},
+           "ray_start_s": 1.0, "actor_start_s": 0.1}
+    calibration_file.write_text(json.dumps(old))
+    found = load()
+    assert found.measured is True and found.connectors["ray"].latency_s == 3e-4
+    assert found.connectors["ray"].first_s == DEFAULTS.connectors["ray"].first_s
+    assert found.connectors["zmq"].overhead_cores == DEFAULTS.connectors["zmq"].overhead_cores
+    assert any("predates first_s, overhead_cores" in note and "run tapeflow calibrate again" in note for note in found.notes)
 
 
 def test_a_broken_calibration_falls_back_with_a_note(calibration_file: Path) -> None:
@@ -124,3 +138,19 @@ def test_a_cut_trace_says_what_it_left_out(recorded: tuple[Path, str], tmp_path:
     for bad in ("5", "8:5", "a:b", "-1:3"):
         with pytest.raises(ReplayError, match=r"--steps .*expected A:B"):
             parse_steps(bad)
+
+
+def test_an_output_with_no_connector_is_listed_but_not_in_the_step_graph(tmp_path: Path) -> None:
+    import asyncio
+
+    log = tmp_path / "log.duckdb"
+    process = LocalProcess(components=[Source(name="src", n=20), Double(name="d")], connectors=[wire("src.x", "d.x")], tap=Recorder(log))
+
+    async def main() -> None:
+        async with process:
+            await process.run()
+
+    asyncio.run(main())
+    found = timing_report(str(process.run_id), log=log, cpus=[2])
+    assert [(c["label"], c["messages"]) for c in found["channels"]] == [("src.x -> d.x", 20), ("d.y -> (no connector)", 20)]
+    assert found["critical_path"] and all(p["makespan_s"] > 0 for p in found["predictions"])
