@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/replay.py                  # 1,000,000 messages, 3 replays, a table
     .venv/bin/python bench/replay.py --messages 100000 --repeat 1 --json
+    .venv/bin/python bench/replay.py --before /tmp/old  # beside an older tapeflow, same recording
+
+``--before FOLDER``: a folder holding an older tapeflow as a package (``FOLDER/tapeflow/`` with
+its ``engine``, ``recorder`` and ``replay`` inside, as installed) replays the same recording
+too, put first on the worker's ``PYTHONPATH``, alternating with this one.
 
 Records Source -> Pass -> Sink (``models.py``) once into a temporary log, then replays
 ``pass`` (``tapeflow.replay.replay``, as ``tapeflow replay RUN -c pass`` does) in a fresh
@@ -12,8 +17,10 @@ included). Peak memory is the replaying process's (``memory.peak_rss_mib``), bes
 for a whole replay of a run a tenth the size: replay streams, so the two should be close (the
 step times, 16-24 bytes a step, are the part that grows).
 
-Each replay runs twice over: with the default per-step clocks (wall and CPU: a CPU clock
-reading is a system call, about 0.4 µs, two a step) and with ``cpu=False`` (wall clock only).
+Each replay runs three times over: with the default clocks (wall per step; CPU per step, read
+around blocks of quick steps: replayer._CpuClock), with ``cpu=False`` (wall clock only), and
+with the CPU clock read around every step (a system call, about 0.4 µs, two a step), which is
+what a replay does for steps of 20 µs or more.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -58,20 +66,31 @@ def record(path: Path, messages: int) -> str:
     return process.run_id
 
 
-def worker(log: str, run_id: str, cpu: bool, limit: int | None) -> None:
+def worker(log: str, run_id: str, clocks: str, limit: int | None) -> None:
     from tapeflow.replay import Debug, replay
+
+    cpu = clocks != "wall"
+    if clocks == "per-step":
+        # Every step's CPU time read around it (two clock readings a step), as a replay does
+        # for steps of 20 µs or more: what reading quick steps per block saves.
+        from tapeflow.replay import replayer
+
+        replayer._CpuClock.QUICK_NS = 0
 
     started, cpu_started = time.perf_counter(), time.process_time()
     result = replay(run_id, log=log, components=["pass"], path=[str(HERE)], debug=Debug(until=limit), cpu=cpu)
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    wall, cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     found = result["pass"]
     assert found.ok, found.report()
-    print(json.dumps({"steps": found.steps, "compared": found.compared, "wall_s": wall, "cpu_s": cpu, "peak_mib": peak_rss_mib()}))
+    print(json.dumps({"steps": found.steps, "compared": found.compared, "wall_s": wall, "cpu_s": cpu_s, "peak_mib": peak_rss_mib()}))
 
 
-def replay_once(log: Path, run_id: str, cpu: bool, limit: int | None = None) -> dict[str, float]:
-    command = [sys.executable, __file__, "--worker", str(log), run_id, "cpu" if cpu else "wall"] + ([] if limit is None else [str(limit)])
-    out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=HERE).stdout
+def replay_once(log: Path, run_id: str, clocks: str, limit: int | None = None, before: str | None = None) -> dict[str, float]:
+    command = [sys.executable, __file__, "--worker", str(log), run_id, clocks] + ([] if limit is None else [str(limit)])
+    env = dict(os.environ)
+    if before is not None:  # the older tapeflow is found first
+        env["PYTHONPATH"] = os.pathsep.join([before, *filter(None, [env.get("PYTHONPATH")])])
+    out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=HERE, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -80,11 +99,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--before", metavar="FOLDER", help="a folder with an older tapeflow package to replay beside this one")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         log, run_id, clocks, *limit = args.worker
-        worker(log, run_id, clocks == "cpu", int(limit[0]) if limit else None)
+        worker(log, run_id, clocks, int(limit[0]) if limit else None)
         return
     with tempfile.TemporaryDirectory() as folder:
         log = Path(folder) / "bench.duckdb"
@@ -92,12 +112,14 @@ def main() -> None:
         run_id = record(log, args.messages)
         recorded_s = time.perf_counter() - started
         small_log = Path(folder) / "small.duckdb"
-        tenth = replay_once(small_log, record(small_log, args.messages // 10), True)
-        # Alternated, so noise on a shared machine hits both modes alike.
-        samples: dict[str, list[dict[str, float]]] = {"cpu": [], "wall": []}
+        tenth = replay_once(small_log, record(small_log, args.messages // 10), "cpu")
+        # Alternated, so noise on a shared machine hits both modes (and both installs) alike.
+        modes = ["cpu", "wall", "per-step"] + (["before-cpu", "before-wall"] if args.before else [])
+        samples: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
         for _ in range(args.repeat):
             for mode in samples:
-                samples[mode].append(replay_once(log, run_id, mode == "cpu"))
+                before = args.before if mode.startswith("before-") else None
+                samples[mode].append(replay_once(log, run_id, mode.removeprefix("before-"), before=before))
     summary: dict[str, Any] = {"messages": args.messages, "recorded_s": recorded_s, "bar_messages_per_s": BAR, "peak_mib_tenth": tenth["peak_mib"]}
     for mode, runs in samples.items():
         rates = [s["steps"] / s["wall_s"] for s in runs]
@@ -114,7 +136,13 @@ def main() -> None:
         print(json.dumps(summary))
         return
     print(f"replay of 'pass' over {args.messages:,} recorded messages (recorded in {recorded_s:.1f} s), {args.repeat} replays each:")
-    for mode, label in (("cpu", "steps timed by wall and CPU clock (default)"), ("wall", "steps timed by wall clock only (cpu=False, --no-cpu)")):
+    labels = {
+        "cpu": "steps timed by wall and CPU clock (default)", "wall": "steps timed by wall clock only (cpu=False, --no-cpu)",
+        "per-step": "CPU clock read around every step (as for steps of 20 µs or more)",
+        "before-cpu": f"--before {args.before}, wall and CPU clock", "before-wall": f"--before {args.before}, wall clock only",
+    }
+    for mode in samples:
+        label = labels[mode]
         found = summary[mode]
         low, high = found["messages_per_s_range"]
         verdict = "met" if found["messages_per_s_median"] >= BAR else "NOT met"

@@ -15,13 +15,15 @@ import asyncio
 import contextlib
 import os
 import pdb as _pdb
-from bdb import BdbQuit
+import sys
 import tempfile
 import threading
 import time
-from collections import deque
+from array import array
+from bdb import BdbQuit
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ from .construction import build, check_signature, import_path, model_folders, re
 from .errors import ReplayError
 from .recording import RecordedComponent, Unfeedable, decode_input, decode_output, read_component, unfeedable
 from .result import ComponentReplay, Divergence, ReplayResult
+from .store import PROCESS_KIND, ReplayRun
 from .timing import StepTimes
 
 __all__ = ["Debug", "replay"]
@@ -80,6 +83,8 @@ def replay(
     debug: Debug | None = None,
     cpu: bool = True,
     on_start: Callable[[RecordedRun, Path | None], None] | None = None,
+    record: bool = False,
+    command: Sequence[str] | None = None,
 ) -> ReplayResult:
     """Replay ``components`` (default: every one) of run ``run`` (an id or a unique prefix)
     from ``log`` (a path, an open :class:`~tapeflow.recorder.Log`, or ``None``: the default
@@ -91,31 +96,56 @@ def replay(
     step's quickest time. ``here``: run in the working folder instead of a scratch folder.
     ``path``: folders to import component classes from (before the model's own folder).
     ``on_start(run, scratch)`` is called once everything checked out, before any component
-    runs. Raises ``LogError`` / ``ReplayError`` (user errors, every problem at once); a
+    runs. ``record``: write the replay into the log as a run of its own (``process_kind``
+    ``'replay'``, ``replay_of`` this run; ``ReplayResult.recorded_as`` is its id), with
+    ``command`` (default ``sys.argv``) as its command; it needs the log's path, not an open
+    ``Log``. Raises ``LogError`` / ``ReplayError`` (user errors, every problem at once); a
     divergence is not an error: see ``ReplayResult.ok``.
     """
     if repeat < 1:
         raise ReplayError(f"--repeat: must be at least 1, got {repeat}; pass how many times to replay, such as --repeat 5")
+    if record and isinstance(log, Log):
+        raise ReplayError(
+            "record=True: pass the log's path, not an open Log; the replay writes its run into the file, which an open Log holds read-only"
+        )
     tol = _tolerance(tolerance)
     opened = open_log(log) if not isinstance(log, Log) else None
     source = opened if opened is not None else log
     assert isinstance(source, Log)
+    stored: ReplayRun | None = None
     try:
         recorded_run = source.run(run)
         plan = _plan(recorded_run, components, list(ignore), list(path), debug)
         scratch = None if here else Path(tempfile.mkdtemp(prefix="tapeflow-replay-"))
         if on_start is not None:
             on_start(recorded_run, scratch)
-        with import_path(plan.folders), _working_folder(scratch):
-            results = _run_sync(lambda: _replay_all(plan, tol, repeat, debug or Debug(), cpu))
+        if record:
+            names = [rc.name for rc, _, _ in plan.entries]
+            stored = ReplayRun(source.path, recorded_run.id, names, sys.argv if command is None else command)
+        try:
+            with import_path(plan.folders), _working_folder(scratch):
+                results = _run_sync(lambda: _replay_all(plan, tol, repeat, debug or Debug(), cpu))
+        except BaseException as error:
+            if stored is not None and opened is not None:
+                # The run is written with the log closed for reading (DuckDB lets a process
+                # hold a file one way at a time). Not writing it must not hide what stopped
+                # the replay, which is raised either way.
+                opened.close()
+                opened = None
+                with contextlib.suppress(Exception):
+                    stored.write([], error)
+            raise
         if scratch is not None:
             with contextlib.suppress(OSError):
                 scratch.rmdir()  # only when the components left nothing there
         kept = str(scratch) if scratch is not None and scratch.exists() else None
-        return ReplayResult(recorded_run.id, source.where, kept, repeat, results)
+        found = ReplayResult(recorded_run.id, source.where, kept, repeat, results)
     finally:
         if opened is not None:
             opened.close()
+    if stored is not None:
+        found.recorded_as = stored.write(results)
+    return found
 
 
 @dataclass(slots=True)
@@ -128,6 +158,12 @@ def _plan(run: RecordedRun, names: Iterable[str] | None, ignore: list[str], path
     """Everything checked before anything runs, every problem reported at once."""
     from ..recorder import LogError
 
+    if run.info.get("process_kind") == PROCESS_KIND:
+        # A replay's run keeps its steps' times, not the inputs they were fed (store.py).
+        raise ReplayError(
+            f"run {run.id!r} is a recorded replay of run {run.info.get('replay_of')!r}: it holds step times, not inputs; "
+            f"replay run {run.info.get('replay_of')!r} instead"
+        )
     all_names = [str(r[0]) for r in run.log.con.execute("SELECT name FROM components WHERE run_id = ? ORDER BY id", [run.id]).fetchall()]
     chosen = list(dict.fromkeys(names)) if names is not None else all_names
     problems: list[str] = []
@@ -268,10 +304,6 @@ async def _destroy(component: Component) -> None:
         await component.destroy()
 
 
-def _identity(value: Any) -> Any:
-    return value
-
-
 async def _steps(
     component: Component,
     rc: RecordedComponent,
@@ -283,8 +315,9 @@ async def _steps(
     result: ComponentReplay,
 ) -> None:
     """The hot loop (bench/replay.py): a chunk of steps at a time, each input's and output's
-    recorded payloads for the chunk as plain lists; per step: decode and set the inputs, time
-    the step, decode and compare the outputs."""
+    recorded values for the chunk decoded up front into plain lists (in bulk where they are
+    fixed-width numbers: recording.fixed_values); per step: set the inputs, time the step,
+    compare the outputs. CPU time is read per step or per block of steps: see :class:`_CpuClock`."""
     initial = rc.initial_values
     inputs = [(port, initial.get(port, []), rc.input_column(port)) for port in rc.inputs]
     outputs = [(port, rc.output_column(port)) for port in rc.outputs if port not in ignored and rc.output_channel[port] is not None]
@@ -293,13 +326,13 @@ async def _steps(
     io = component.io
     step = component.step
     failures = rc.failures
-    wall, cpus, recorded_ns = result.times.wall_ns, result.times.cpu_ns, result.times.recorded_ns
-    # What the clock readings themselves cost, taken off every step's times.
+    wall, recorded_ns = result.times.wall_ns, result.times.recorded_ns
+    # What the wall clock readings themselves cost, taken off every step's time.
     wall_cost, cpu_cost = _clock_costs()
-    if not cpu:
-        cpu_cost = 0
     perf = time.perf_counter_ns
-    thread_time = time.thread_time_ns if cpu else int  # int() is 0: no CPU clock read
+    # A debugger's wait would read as time the thread was off its CPU: per-step readings then.
+    debugging = debug.before is not None or debug.post_mortem
+    clock = _CpuClock(result.times, wall_cost, cpu_cost, per_block=not debugging) if cpu else None
     unset = [port for port in rc.outputs if port not in state]
     before = set(state) if unset else set()
     stop_before = -1 if debug.before is None else debug.before
@@ -318,70 +351,98 @@ async def _steps(
                 ready = column.ready()
                 if ready is not None:
                     n = min(n, ready)
-            feeds: list[tuple[str, list[Any], Callable[[Any], Any]]] = []
-            fed = n
+            feeds: list[tuple[str, list[Any]]] = []
+            problems: dict[str, Exception] = {}  # an input whose value at step index + len(values) cannot be decoded
             for port, given, column in inputs:
                 if index < len(given):
-                    feeds.append((port, given[index : index + n], _identity))
-                else:
-                    cells = column.take(index, n)
-                    fed = min(fed, len(cells))
-                    feeds.append((port, cells, decode_input))
-            checks = [(port, column.take(index, n)) for port, column in outputs]
+                    feeds.append((port, given[index : index + n]))
+                    continue
+                cells = column.take(index, n)
+                values, problem = (cells, None) if column.decoded else _decode_inputs(cells)
+                if problem is not None:
+                    problems[port] = problem
+                feeds.append((port, values))
+            fed = min([n] + [len(values) for _, values in feeds])
+            checks = []
+            for port, column in outputs:
+                cells = column.take(index, n)
+                checks.append((port, cells if column.decoded else list(map(decode_output, cells))))
             recorded_ns.extend(durations.take(index, n))
-            for j in range(fed):
-                for port, cells, decode in feeds:
+            only = feeds[0] if len(feeds) == 1 else None
+            event: Callable[[], object] | None = None  # what ended the chunk early: handled after its block is timed
+            j = 0
+            while j < fed and event is None:
+                # A block of steps: the CPU clock is read around it, or around each of its steps.
+                end = fed if clock is None else min(fed, j + clock.block)
+                per_step = clock is not None and clock.start(len(wall))
+                thread_time = time.thread_time_ns if per_step else int  # int() is 0: no CPU clock read
+                for j in range(j, end):
+                    if only is not None:
+                        state[only[0]] = only[1][j]
+                    else:
+                        for port, values in feeds:
+                            state[port] = values[j]
+                    at = index + j
+                    if at == stop_before:
+                        _stop_before(component, rc, at, debug)
+                    c0 = thread_time()
+                    w0 = perf()
                     try:
-                        state[port] = decode(cells[j])
-                    except Exception as problem:
-                        raise _undecodable(rc, port, index + j, problem) from problem
-                if index + j == stop_before:
-                    _stop_before(component, rc, index + j, debug)
-                c0 = thread_time()
-                w0 = perf()
-                try:
-                    await step()
-                except BdbQuit:
-                    raise
-                except Exception as error:
+                        await step()
+                    except BdbQuit:
+                        raise
+                    except Exception as error:
+                        w1 = perf()
+                        c1 = thread_time()
+                        wall.append(max(w1 - w0 - wall_cost, 0))
+                        if per_step:
+                            result.times.cpu_ns.append(max(c1 - c0 - cpu_cost, 0))
+                        event = partial(_raised, rc, component, at, error, result, debug)
+                        break
                     w1 = perf()
                     c1 = thread_time()
-                    wall.append(max(w1 - w0 - wall_cost, 0))
-                    cpus.append(max(c1 - c0 - cpu_cost, 0))
-                    _raised(rc, component, index + j, error, result, debug)
-                    return
-                w1 = perf()
-                c1 = thread_time()
-                spent = w1 - w0 - wall_cost
-                wall.append(spent if spent > 0 else 0)
-                spent = c1 - c0 - cpu_cost
-                cpus.append(spent if spent > 0 else 0)
-                if failures and index + j in failures:
-                    if _failed_before(component, rc, index + j, result, debug):
-                        return
-                if io.closed:
-                    _closed(component, rc, index + j, checks, j, result, debug)
-                    return
-                if unset:
-                    unset = [port for port in unset if port not in state]
+                    spent = w1 - w0 - wall_cost
+                    wall.append(spent if spent > 0 else 0)
+                    if per_step:
+                        spent = c1 - c0 - cpu_cost
+                        result.times.cpu_ns.append(spent if spent > 0 else 0)
+                    if failures and at in failures and failures[at][0] == "failed":
+                        event = partial(_failed_before, component, rc, at, result, debug)
+                        break
+                    if io.closed:
+                        event = partial(_closed, component, rc, at, checks, j, result, debug)
+                        break
                     if unset:
-                        _raised(rc, component, index + j, missing_output_error(component, index + j, unset, before), result, debug)
-                        return
-                for port, cells in checks:
-                    if j >= len(cells):  # the recording sent nothing from here on (closed, failed, ended)
-                        continue
-                    recorded = decode_output(cells[j])
-                    replayed = state[port]
-                    kind = type(recorded)
-                    if kind is type(replayed) and kind in _PLAIN and recorded == replayed:
+                        unset = [port for port in unset if port not in state]
+                        if unset:
+                            event = partial(_raised, rc, component, at, missing_output_error(component, at, unset, before), result, debug)
+                            break
+                    for port, recorded_values in checks:
+                        if j >= len(recorded_values):  # the recording sent nothing from here on (closed, failed, ended)
+                            continue
+                        recorded = recorded_values[j]
+                        replayed = state[port]
+                        kind = type(recorded)
+                        if kind is type(replayed) and kind in _PLAIN and recorded == replayed:
+                            result.compared += 1
+                            continue
+                        if not same(recorded, replayed, tolerance):
+                            event = partial(_diverged, component, rc, at, port, recorded, replayed, tolerance, result, debug)
+                            break
                         result.compared += 1
-                        continue
-                    if not same(recorded, replayed, tolerance):
-                        _diverged(component, rc, index + j, port, recorded, replayed, tolerance, result, debug)
-                        return
-                    result.compared += 1
+                    if event is not None:
+                        break
+                else:
+                    j = end
+                if clock is not None:
+                    clock.stop(len(wall))
+            if event is not None:
+                event()
+                return
             if fed < n:
-                missing = next(port for port, cells, _ in feeds if len(cells) == fed)
+                missing = next(port for port, values in feeds if len(values) == fed)
+                if missing in problems:
+                    raise _undecodable(rc, missing, index + fed, problems[missing]) from problems[missing]
                 raise ReplayError(
                     f"{rc.where}: the log has no recorded input {missing!r} for step {index + fed} (it has {rc.steps} steps); "
                     "the record does not add up: record the run again"
@@ -392,15 +453,104 @@ async def _steps(
         if limit and debug.until is not None and (debug.post_mortem or debug.before is not None):
             _stop_after(component, rc, limit - 1, debug)
     finally:
+        if clock is not None:
+            clock.stop(len(wall))
         result.steps = len(wall)
         del recorded_ns[result.steps :]
-        if not cpu:
-            del cpus[:]
         for _, _, column in inputs:
             column.close()
         for _, column in outputs:
             column.close()
         durations.close()
+
+
+def _decode_inputs(cells: list[Any]) -> tuple[list[Any], Exception | None]:
+    """``cells`` decoded (``decode_input``), in one ``map``; where one cannot be, the values
+    before it and what was wrong (raised when the replay reaches that step)."""
+    try:
+        return list(map(decode_input, cells)), None
+    except Exception:
+        values = []
+        for cell in cells:
+            try:
+                values.append(decode_input(cell))
+            except Exception as problem:
+                return values, problem
+        raise
+
+
+class _CpuClock:
+    """Each replayed step's CPU time (the replaying thread's), read per step or per block.
+
+    A CPU clock reading is a system call (about 0.4 µs here): two around a step of 0.2 µs cost
+    more than the step and than the rest of the replay together (bench/replay.py). So for
+    quick steps the clock is read around a block of :data:`BLOCK` steps instead, and each step
+    gets its wall time as its CPU time, which is exact when the thread never left its CPU in
+    the block: a thread's CPU time grows at most as fast as the wall clock, so if the block's
+    CPU time is its wall time (less than :data:`OFF_CPU_NS` apart, less than any switch away
+    and back takes), every step of it ran on the CPU throughout. (Two readings per step are
+    no closer for such steps: their own cost varies by more than the step takes.)
+
+    Steps are read one by one (two readings each) at the start, after a block whose thread
+    left its CPU (a step slept, waited for I/O, or another process took the core), and while
+    steps take :data:`QUICK_NS` or more (the readings' cost is then small beside them). In a
+    block of quick steps whose thread did leave its CPU (another process took the core), the
+    time it was away is taken off the longest steps, down to the block's median step, which
+    is where such a wait lengthens a quick step; any rest was spent between steps.
+    """
+
+    BLOCK = 256
+    QUICK_NS = 20_000
+    OFF_CPU_NS = 1_000
+
+    def __init__(self, times: StepTimes, wall_cost: int, cpu_cost: int, *, per_block: bool) -> None:
+        self.times = times
+        self.wall_cost = wall_cost
+        self.cpu_cost = cpu_cost
+        self.per_block = per_block
+        self.block = self.BLOCK
+        self.trusted = False  # the last block was quick and on its CPU: read the next one per block
+        self.first = -1  # the first step of the block being timed; -1: none
+        self.per_step = True
+        self.w0 = self.c0 = 0
+
+    def start(self, first: int) -> bool:
+        """A block begins at step ``first``: whether its steps are to be read one by one."""
+        self.first = first
+        self.per_step = not (self.per_block and self.trusted)
+        self.c0 = time.thread_time_ns()
+        self.w0 = time.perf_counter_ns()
+        return self.per_step
+
+    def stop(self, last: int) -> None:
+        """The block ends before step ``last``: give its steps their CPU times."""
+        if self.first < 0:
+            return
+        w1 = time.perf_counter_ns()
+        c1 = time.thread_time_ns()
+        first, self.first = self.first, -1
+        wall, cpus = self.times.wall_ns, self.times.cpu_ns
+        off = (w1 - self.w0 - self.wall_cost) - (c1 - self.c0 - self.cpu_cost)
+        quick = last > first and max(wall[first:last]) < self.QUICK_NS
+        if not self.per_step:
+            cpus.extend(wall[first:last])
+            if off > self.OFF_CPU_NS:
+                _take_off(cpus, first, last, off)
+        del cpus[last:]  # a step that raised mid-block may have its reading already
+        self.trusted = quick and off <= self.OFF_CPU_NS
+
+
+def _take_off(cpus: array[int], first: int, last: int, off: int) -> None:
+    """Take ``off`` ns (time the thread was not on its CPU) off the longest of steps
+    ``first`` .. ``last - 1``, each down to their median at most."""
+    order = sorted(range(first, last), key=cpus.__getitem__, reverse=True)
+    median = cpus[order[len(order) // 2]]
+    for i in order:
+        if off <= 0 or cpus[i] <= median:
+            break
+        cut = min(off, cpus[i] - median)
+        cpus[i] -= cut
+        off -= cut
 
 
 def _undecodable(rc: RecordedComponent, port: str, index: int, problem: Exception) -> ReplayError:
@@ -425,10 +575,10 @@ def _failed_before(component: Component, rc: RecordedComponent, index: int, resu
 
 
 def _closed(component: Component, rc: RecordedComponent, index: int, checks: list[tuple[str, list[Any]]], j: int, result: ComponentReplay, debug: Debug) -> None:
-    for port, cells in checks:
-        if j < len(cells):
+    for port, recorded in checks:
+        if j < len(recorded):
             result.outcome = "diverged"
-            result.divergence = Divergence(index, "closed", port, recorded=decode_output(cells[j]), inputs=_inputs(component, rc))
+            result.divergence = Divergence(index, "closed", port, recorded=recorded[j], inputs=_inputs(component, rc))
             _stop_at(component, result.divergence, debug)
             return
 

@@ -151,6 +151,7 @@ class ReplayResult:
     scratch: str | None
     repeat: int
     components: list[ComponentReplay]
+    recorded_as: str | None = None  # the replay's own run in the log (record=True, --record)
 
     @property
     def ok(self) -> bool:
@@ -173,5 +174,6 @@ class ReplayResult:
             "scratch": self.scratch,
             "repeat": self.repeat,
             "ok": self.ok,
+            "recorded_as": self.recorded_as,
             "components": [c.to_json() for c in self.components],
         }

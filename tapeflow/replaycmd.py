@@ -114,6 +114,9 @@ def replay(
     step: Annotated[int | None, typer.Option("--step", metavar="K", help="Stop in the debugger just before step K, its inputs set (one --component).", show_default=False)] = None,
     pdb: Annotated[bool, typer.Option("--pdb", help="Open the debugger at a failing or diverging step.")] = False,
     until: Annotated[int | None, typer.Option("--until", metavar="K", help="Stop after step K (in the debugger with --pdb).", show_default=False)] = None,
+    record: Annotated[
+        bool, typer.Option("--record", help="Write the replay into the log as a run of its own (process_kind 'replay'), its steps' times alone queryable with SQL.")
+    ] = False,
 ) -> None:
     """Re-run recorded components against the inputs they received, compare every output with
     the recording, and time every step alone."""
@@ -144,7 +147,8 @@ def replay(
     try:
         result = run_replay(
             run, log=log, components=component, tolerance=tol, ignore=ignore or (), repeat=repeat, here=here,
-            path=path or (), debug=debug, cpu=cpu, on_start=started,
+            path=path or (), debug=debug, cpu=cpu, on_start=started, record=record,
+            command=["tapeflow", *sys.argv[1:]],
         )
     except UserError as error:
         raise fail_user(error) from None
@@ -163,6 +167,8 @@ def replay(
             left = sorted(p.name for p in Path(result.scratch).iterdir())
             shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
             print(f"the components left files in {result.scratch}: {shown}")
+        if result.recorded_as is not None:
+            print(f"recorded the replay as run {result.recorded_as} (process_kind 'replay', replay_of {result.run_id}) in {result.log}")
     for found in result.components:
         raised = found.divergence.error if found.divergence is not None else None
         if raised is not None and as_table:

@@ -256,3 +256,83 @@ def test_a_model_run_as_a_python_script_replays_equal() -> None:
     result = tapeflow("replay", run_id)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[2] == f"component 'account' (__main__.Account): equal to run '{run_id}' (24 steps, 24 output values compared)"
+
+
+def query(sql: str) -> list[list[str]]:
+    out = tapeflow("query", sql, "--format", "csv")
+    assert out.returncode == 0, out.stderr
+    return [line.split(",") for line in out.stdout.splitlines()[1:]]
+
+
+def test_record_writes_the_replay_as_one_run_of_its_own(savings: tuple[Path, str]) -> None:
+    _, run_id = savings
+    runs_before = query("SELECT id, status FROM runs ORDER BY id")
+    assert tapeflow("replay", run_id, "-c", "account").returncode == 0
+    assert query("SELECT id, status FROM runs ORDER BY id") == runs_before  # without --record: nothing written
+    result = tapeflow("replay", run_id, "-c", "account", "--record")
+    assert result.returncode == 0, result.stderr
+    found = re.fullmatch(
+        rf"recorded the replay as run (r\w+) \(process_kind 'replay', replay_of {run_id}\) in tapeflow\.duckdb", result.stdout.splitlines()[-1]
+    )
+    assert found, result.stdout
+    replay_id = found.group(1)
+    assert query("SELECT id, process_kind, replay_of, status FROM runs WHERE id <> " f"'{run_id}'") == [[replay_id, "replay", run_id, "completed"]]
+    assert query(f"SELECT component, count(*), sum(blocked_ns) FROM steps WHERE run_id = '{replay_id}' GROUP BY ALL") == [["account", "24", "0"]]
+    assert query(f"SELECT count(*) FROM steps WHERE run_id = '{run_id}' AND component = 'account'") == [["24"]]
+    # The report reads it: its one component's steps alone, no channels.
+    report = tapeflow("report", replay_id)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.splitlines()[0] == f"run {replay_id} in tapeflow.duckdb (replay, completed)"
+    # And replaying the replay's run says what to replay instead.
+    assert one_line(tapeflow("replay", replay_id)) == (
+        f"run '{replay_id}' is a recorded replay of run '{run_id}': it holds step times, not inputs; replay run '{run_id}' instead"
+    )
+
+
+TEE = """
+from tapeflow import IO, Component
+
+class Count(Component):
+    io = IO(outputs=["x"])
+    async def step(self):
+        self.i = getattr(self, "i", 0) + 1
+        if self.i > 3:
+            await self.io.close()
+            return
+        self.x = self.i
+
+class Tee(Component):
+    io = IO(inputs=["x"], outputs=["y", "total"])
+    async def step(self):
+        self.y = self.x
+        self.total = getattr(self, "total", 0) + self.x
+
+class Sink(Component):
+    io = IO(inputs=["y"])
+"""
+
+TEE_YAML = """
+tapeflow:
+  process:
+    args:
+      components:
+      - {type: tee.Count, args: {name: count}}
+      - {type: tee.Tee, args: {name: tee}}
+      - {type: tee.Sink, args: {name: sink}}
+      connectors:
+      - {source: count.x, target: tee.x}
+      - {source: tee.y, target: sink.y}
+"""
+
+
+def test_an_output_with_no_connector_is_compared(tmp_path: Path) -> None:
+    (tmp_path / "tee.py").write_text(TEE)
+    (tmp_path / "model.yaml").write_text(TEE_YAML)
+    run_id = record(tmp_path / "model.yaml")
+    assert tapeflow("replay", run_id, "-c", "tee").stdout.splitlines()[1] == (
+        f"component 'tee' (tee.Tee): equal to run '{run_id}' (3 steps, 6 output values compared)"
+    )
+    (tmp_path / "tee.py").write_text(TEE.replace("getattr(self, \"total\", 0) + self.x", "getattr(self, \"total\", 0) + 2 * self.x"))
+    result = tapeflow("replay", run_id, "-c", "tee")
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[1] == f"component 'tee' (tee.Tee): diverges from run '{run_id}' at step 0, output 'total': recorded 1, replayed 2"

@@ -102,3 +102,25 @@ class Positional(Component):
 
     async def step(self) -> None:
         self.y = self.x + self._offset + self.parameters.get("bump", 0)
+
+
+class Tee(Component):
+    """y = x, and ``scaled`` = x * factor on an output no connector takes (recorded on a
+    channel of its own since log schema 5)."""
+
+    factor = 10
+    io = IO(inputs=["x"], outputs=["y", "scaled"])
+
+    async def step(self) -> None:
+        self.y = self.x
+        self.scaled = self.x * Tee.factor
+
+
+class Nap(Component):
+    """Sleeps 2 ms a step (blocking the thread): wall time that is not CPU time."""
+
+    io = IO(inputs=["x"], outputs=["y"])
+
+    async def step(self) -> None:
+        time.sleep(0.002)
+        self.y = self.x
