@@ -138,7 +138,7 @@ class Matcher:
         # channel of their own that nothing consumes (replay compares them too).
         self.unconnected: list[_Channel] = []
         for info in run.channels:
-            if info.target_component is None:
+            if info.target_component is None or info.target_port is None:
                 sender = by_name[info.source_component]
                 self.unconnected.append(_Channel(info.id, sender.id, sender.outputs.index(info.source_port), -1, -1, 0))
                 continue
