@@ -22,6 +22,15 @@
   RayProcess (twice, the quicker kept); the cores the steps got are that CPU work over the
   time it took (the spinners' first step start to last step end), the rest is the overhead
   (``cpus`` less that, at least 0).
+- ``fanout_s``: what each channel beyond the first adds to the hops out of a step that sends
+  on several and ships them by themselves (its actor then waits for input, so each channel's
+  batch leaves alone: an actor call or a frame, its acknowledgement back on the sender's loop,
+  one more receiving process on the cores): the tiny ping-pong loop's round with ``pong``
+  also sending every step to a sink, less the plain loop's round (the median of three pairs).
+- ``cpu_stretch``: the wall time a step on an actor takes beyond its CPU time, per second of
+  that CPU time, with its hop after (the loop, the GIL and the OS handing back the core after
+  a burst): a ping-pong loop whose steps spin ``STRETCH_SPIN_S`` of thread CPU each: half a
+  round, less the spin and less half the tiny loop's round, over the spin (medians of three).
 - ``ray_start_s``: starting a local Ray; ``actor_start_s``: starting a model's actors, per
   actor (the first ``RayProcess`` of a driver, cold).
 """
@@ -33,6 +42,7 @@ import datetime as dt
 import json
 import os
 import socket
+import statistics
 import tempfile
 import time
 import typing as _t
@@ -48,24 +58,35 @@ __all__ = ["DEFAULTS", "Calibration", "ConnectorCost", "calibration_path", "load
 ENV = "TAPEFLOW_CALIBRATION"
 CONNECTORS = ("ray", "zmq")
 # Measured since the first calibrations: an older file gets the defaults for these, with a note.
-LATER_FIELDS = ("first_s", "overhead_cores")
+LATER_FIELDS = ("first_s", "overhead_cores", "fanout_s", "cpu_stretch")
 # The spinning actors of the overhead measurement: steps of SPIN_S of thread CPU, SPIN_STEPS each.
 SPIN_S = 0.01
 SPIN_STEPS = 30
 MAX_SPINNERS = 33
+# The fan-out and stretch measurements: ping-pong rounds with tiny steps, and with steps that
+# spin STRETCH_SPIN_S of thread CPU each.
+FANOUT_ROUNDS = 300
+STRETCH_SPIN_S = 0.01
+STRETCH_ROUNDS = 30
+REPEATS = 3
 
 
 @dataclass(frozen=True, slots=True)
 class ConnectorCost:
     """Per step (CPU), per message on each side (CPU), per hop (waiting) on one connector;
     a channel's first message's extra wait (``first_s``); the cores Ray and the connector
-    take from steps that keep every core busy (``overhead_cores``)."""
+    take from steps that keep every core busy (``overhead_cores``); what each channel beyond
+    the first adds to the hops of a step that ships its outputs by themselves (``fanout_s``);
+    the wall time an actor's step takes beyond its CPU time, per second of it
+    (``cpu_stretch``)."""
 
     step_s: float
     message_s: float
     latency_s: float
     first_s: float = 0.0
     overhead_cores: float = 0.0
+    fanout_s: float = 0.0
+    cpu_stretch: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +120,10 @@ class Calibration:
 # calibration of the machine at hand.
 DEFAULTS = Calibration(
     connectors={
-        "ray": ConnectorCost(step_s=6e-6, message_s=35e-6, latency_s=600e-6, first_s=4e-3, overhead_cores=0.2),
-        "zmq": ConnectorCost(step_s=6e-6, message_s=12e-6, latency_s=300e-6, first_s=1.5e-3, overhead_cores=0.2),
+        "ray": ConnectorCost(step_s=6e-6, message_s=35e-6, latency_s=600e-6, first_s=4e-3, overhead_cores=0.2,
+                             fanout_s=1.0e-3, cpu_stretch=0.15),
+        "zmq": ConnectorCost(step_s=6e-6, message_s=12e-6, latency_s=300e-6, first_s=1.5e-3, overhead_cores=0.2,
+                             fanout_s=0.2e-3, cpu_stretch=0.10),
     },
     ray_start_s=4.0,
     actor_start_s=0.5,
@@ -190,24 +213,41 @@ class Ping(Component):
 
     io = IO(inputs=["x"], outputs=["y"])
 
-    def __init__(self, rounds: int, **kwargs: _t.Unpack[ComponentArgsDict]) -> None:
+    def __init__(self, rounds: int, seconds: float = 0.0, **kwargs: _t.Unpack[ComponentArgsDict]) -> None:
         super().__init__(**kwargs)
         self._rounds = rounds
+        self._seconds = seconds
         self._i = 0
 
     async def step(self) -> None:
         if self._i >= self._rounds:
             await self.io.close()
             return
+        _spin(self._seconds)
         self.y = getattr(self, "x")  # an input, set by the engine before each step
         self._i += 1
 
 
 class Pong(Component):
+    """The other end: passes ``x`` back, after spinning ``seconds`` of thread CPU time."""
+
     io = IO(inputs=["x"], outputs=["y"])
 
+    def __init__(self, seconds: float = 0.0, **kwargs: _t.Unpack[ComponentArgsDict]) -> None:
+        super().__init__(**kwargs)
+        self._seconds = seconds
+
     async def step(self) -> None:
+        _spin(self._seconds)
         self.y = getattr(self, "x")
+
+
+def _spin(seconds: float) -> None:
+    """Spin ``seconds`` of this thread's CPU time (a step that holds the loop and the GIL)."""
+    if seconds > 0:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
 
 
 class Spin(Component):
@@ -249,6 +289,21 @@ def _spin_span(log: Path, run_id: str) -> float:
     return float(row[0]) if row and row[0] is not None else 0.0
 
 
+def _loop_round(log: Path, run_id: str, rounds: int) -> float:
+    """A ping-pong round in seconds: ping's and pong's first step start to last step end, over
+    the rounds recorded (pong's steps; ``rounds`` if none); a sink's steps are not in it."""
+    from tapeflow.recorder import open_log
+
+    with open_log(log) as opened:
+        row = opened.con.execute(
+            "SELECT (max(end_ns) - min(start_ns)) / 1e9, count(*) FILTER (component = 'pong') FROM steps "
+            "WHERE run_id = ? AND component IN ('ping', 'pong')", [run_id]
+        ).fetchone()
+    if not row or row[0] is None:
+        return 0.0
+    return float(row[0]) / max(int(row[1] or rounds), 1)
+
+
 def _makespan(log: Path, run_id: str) -> tuple[float, int, float]:
     """(first start to last end, steps, summed step durations) of a run, in seconds."""
     from tapeflow.recorder import open_log
@@ -288,16 +343,21 @@ def _stream(kind: str | None, log: Path, n: int, actors: bool) -> tuple[float, s
     return began, run_id, process
 
 
-def _ping_pong(kind: str, log: Path, rounds: int) -> str:
+def _ping_pong(kind: str, log: Path, rounds: int, sinks: int = 0, seconds: float = 0.0) -> str:
+    """A ping-pong loop of ``rounds`` rounds; ``sinks``: how many more channels pong sends
+    every step on (each to a sink of its own), beside the one back to ping; ``seconds``: the
+    thread CPU time each step spins."""
     from tapeflow import ConnectorSpec, RayConnector, RayProcess, ZMQConnector
     from tapeflow.recorder import Recorder
 
     connector: Any = {"ray": RayConnector, "zmq": ZMQConnector}[kind]
     process = RayProcess(
-        components=[Ping(name="ping", rounds=rounds, initial_values={"x": [0]}), Pong(name="pong")],
+        components=[Ping(name="ping", rounds=rounds, seconds=seconds, initial_values={"x": [0]}), Pong(name="pong", seconds=seconds),
+                    *(Drain(name=f"sink{i}") for i in range(sinks))],
         connectors=[
             connector(spec=ConnectorSpec(source="ping.y", target="pong.x")),
             connector(spec=ConnectorSpec(source="pong.y", target="ping.x")),
+            *(connector(spec=ConnectorSpec(source="pong.y", target=f"sink{i}.x")) for i in range(sinks)),
         ],
         tap=Recorder(log),
     )
@@ -321,7 +381,7 @@ def _spinners(kind: str, log: Path, k: int, steps: int = SPIN_STEPS) -> str:
 def measure(
     messages: int = 20_000, rounds: int = 300, say: _t.Callable[[str], None] = lambda _: None, spin_steps: int = SPIN_STEPS
 ) -> Calibration:
-    """Measure every cost on this machine (about 20 s on 2 cores at the default sizes).
+    """Measure every cost on this machine (about 30 s on 2 cores at the default sizes).
 
     Starts a local Ray (loopback only) when none is connected, and stops it again; with Ray
     already connected, ``ray_start_s`` keeps its previous value (stored, else the default)."""
@@ -367,6 +427,17 @@ def measure(
                 hop = span / max(2 * rounds, 1) - busy / max(steps, 1)
                 latency_s = max(0.0, hop - step_s - 2 * message_s)
                 first_s = max(0.0, first_hop - latency_s)
+                # A round of the tiny loop, plain and with pong sending to a sink as well, in
+                # turn, REPEATS times: the median of the differences (a hop on Ray varies by
+                # a fraction of a millisecond from run to run; pairs cancel a load that drifts).
+                plains, fans, spins = [], [], []
+                for _ in range(REPEATS):
+                    plains.append(_loop_round(log, _ping_pong(kind, log, FANOUT_ROUNDS), FANOUT_ROUNDS))
+                    fans.append(_loop_round(log, _ping_pong(kind, log, FANOUT_ROUNDS, sinks=1), FANOUT_ROUNDS) - plains[-1])
+                    spins.append(_loop_round(log, _ping_pong(kind, log, STRETCH_ROUNDS, seconds=STRETCH_SPIN_S), STRETCH_ROUNDS))
+                plain = statistics.median(plains)
+                fanout_s = max(0.0, statistics.median(fans))
+                cpu_stretch = max(0.0, (statistics.median(spins) / 2 - STRETCH_SPIN_S - plain / 2) / STRETCH_SPIN_S)
                 # Twice, keeping the quicker: the first run of fresh actors pays their imports
                 # (the recording's first pull), and whatever else runs on the machine only
                 # ever slows a run down.
@@ -374,9 +445,11 @@ def measure(
                 work = spinners * spin_steps * SPIN_S
                 got = min(float(cpus), work / spun) if spun > 0 else float(cpus)
                 overhead_cores = max(0.0, min(spinners, cpus) - got)
-                costs[kind] = ConnectorCost(step_s, message_s, latency_s, first_s, overhead_cores)
+                costs[kind] = ConnectorCost(step_s, message_s, latency_s, first_s, overhead_cores, fanout_s, cpu_stretch)
                 say(f"{kind}: {message_s * 1e6:.1f} µs a message, {latency_s * 1e6:.0f} µs a hop, "
-                    f"{first_s * 1e3:.2f} ms more for a channel's first message; "
+                    f"{first_s * 1e3:.2f} ms more for a channel's first message, "
+                    f"{fanout_s * 1e6:.0f} µs more a hop per channel a step fans out to beyond one, "
+                    f"steps {cpu_stretch:.0%} longer than their CPU time; "
                     f"{spinners} spinning actors got {got:.2f} of {cpus} cores ({overhead_cores:.2f} to Ray)")
             say(f"actor start: {actor_start_s:.2f} s an actor")
     finally:

@@ -108,10 +108,11 @@ class Path:
 
 def longest_path(
     graph: StepGraph, weight: Sequence[float], latency: float = 0.0, order: Sequence[int] | None = None,
-    first_latency: float | None = None, first: Sequence[bool] | None = None,
+    first_latency: float | None = None, first: Sequence[bool] | None = None, extra: Sequence[float] | None = None,
 ) -> Path:
     """The heaviest path, node weights ``weight``, plus ``latency`` on each message edge
-    (``first_latency`` instead on one into a node that ``first`` marks: a component's first)."""
+    (``first_latency`` instead on one into a node that ``first`` marks: a component's first),
+    and ``extra[v]`` more on each message edge out of ``v`` when given."""
     order = order if order is not None else graph.topological_order()
     if order is None:  # load_graph drops backpressure edges that would close a cycle
         raise ValueError("the step graph has a cycle")
@@ -125,10 +126,11 @@ def longest_path(
         done = ready[v] + weight[v]
         if done > best or last < 0:
             best, last = done, v
+        sent = done + extra[v] if extra is not None else done
         for code in succ[v]:
             t = code >> 1
             if code & 1:
-                at = done + (first_latency if marked is not None and marked[t] else latency)  # type: ignore[operator]
+                at = sent + (first_latency if marked is not None and marked[t] else latency)  # type: ignore[operator]
             else:
                 at = done
             if at > ready[t]:

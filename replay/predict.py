@@ -5,7 +5,9 @@ ready when its predecessors are done (its actor's step before, the steps whose m
 consumes plus the connector's hop latency, and backpressure on bounded channels); a ready
 step's CPU part takes one of N cores, first come first served, and its waiting part (a
 sleep, I/O) takes none. Each step costs the actor loop's ``step_s`` and each message
-``message_s`` of CPU on its sender and again on its receiver (``calibrate.py``).
+``message_s`` of CPU on its sender and again on its receiver, a step's CPU part is stretched
+by ``cpu_stretch`` (waiting), and a step that ships its outputs by themselves on several
+channels adds ``fanout_s`` per channel beyond the first to its hops (``calibrate.py``).
 
 Bounds, for the same graph and costs: the span law (no schedule beats the longest path), the
 work law (no schedule beats the CPU work spread over N cores), and Graham's bound for any
@@ -24,7 +26,7 @@ from typing import Any
 from .calibrate import Calibration, ConnectorCost
 from .graph import StepGraph, longest_path
 
-__all__ = ["MARGINAL", "PAYS_OFF", "Costs", "Prediction", "placement_problem", "predict", "simulate", "verdict"]
+__all__ = ["MARGINAL", "PAYS_OFF", "Costs", "Prediction", "fanout_costs", "placement_problem", "predict", "simulate", "verdict"]
 
 PAYS_OFF = 1.25
 MARGINAL = 1.0
@@ -95,8 +97,11 @@ def verdict(speedup: float) -> str:
 
 def node_costs(graph: StepGraph, cost: ConnectorCost, factors: Mapping[int, float], wall_ns: Sequence[float] | None = None) -> Costs:
     """CPU and waiting seconds per node on Ray: the step's own (``wall_ns`` if given, else
-    recorded; CPU part ``graph.cpu_ns``), divided by a what-if factor, plus loop and messages."""
+    recorded; CPU part ``graph.cpu_ns``), divided by a what-if factor, plus loop and messages;
+    and ``cpu_stretch`` times the step's own CPU part as waiting (an actor's step takes that
+    much longer than its CPU time, with its hop after: ``calibrate.py``)."""
     durations = wall_ns if wall_ns is not None else graph.dur_ns
+    stretch = cost.cpu_stretch
     cpu: list[float] = []
     wait: list[float] = []
     for v, c in enumerate(graph.comp):
@@ -104,8 +109,18 @@ def node_costs(graph: StepGraph, cost: ConnectorCost, factors: Mapping[int, floa
         own = durations[v] / 1e9 / f
         mine = min(graph.cpu_ns[v] / 1e9 / f, own)
         cpu.append(mine + graph.steps[v] * cost.step_s + (graph.msgs_in[v] + graph.msgs_out[v]) * cost.message_s)
-        wait.append(own - mine)
+        wait.append(own - mine + mine * stretch)
     return Costs(cpu, wait)
+
+
+def fanout_costs(graph: StepGraph, fanout_s: float) -> list[float]:
+    """Per component: what a step that ships its outputs by themselves adds to its hops,
+    ``fanout_s`` for each channel it sends on beyond the first (every step of a component
+    sends on each of its connected channels)."""
+    channels = [0] * len(graph.names)
+    for src, _ in graph.ends.values():
+        channels[src] += 1
+    return [max(0, k - 1) * fanout_s for k in channels]
 
 
 def first_nodes(graph: StepGraph) -> list[bool]:
@@ -117,14 +132,23 @@ def first_nodes(graph: StepGraph) -> list[bool]:
     return first
 
 
-def simulate(graph: StepGraph, costs: Costs, cores: int, latency: float, first_s: float = 0.0, overhead_cores: float = 0.0) -> float:
+def simulate(
+    graph: StepGraph, costs: Costs, cores: int, latency: float, first_s: float = 0.0, overhead_cores: float = 0.0,
+    fanout: Sequence[float] | None = None, charged: list[float] | None = None,
+) -> float:
     """The makespan of ``graph`` on ``cores`` cores, each actor an OS process.
 
     Steps whose CPU part runs share the cores as the OS shares them among runnable
     processes: with ``r`` of them, each runs at ``min(1, (cores - overhead_cores) / r)`` of
     a core (``overhead_cores``: what Ray's own processes take once the cores are all busy).
     A step's waiting part takes no core. A message edge adds ``latency``, and ``first_s``
-    more into a component's first node (a channel's first message)."""
+    more into a component's first node (a channel's first message).
+
+    ``fanout`` (per component, ``fanout_costs``): what the message edges out of a node add
+    when the node ships its outputs by themselves, which is when its actor waits after it
+    (its next node is not ready the moment it ends, or it is the last): then every channel
+    it sends on is a batch of its own. ``charged``, when given (a list of ``len(graph)``
+    zeros), gets what was added per node, for ``longest_path``'s ``extra``."""
     n = len(graph.comp)
     indegree = [0] * n
     succ = graph.succ
@@ -138,6 +162,8 @@ def simulate(graph: StepGraph, costs: Costs, cores: int, latency: float, first_s
                 hop[v] = latency + first_s
     ready_at = [0.0] * n
     cpu, wait = costs.cpu, costs.wait
+    comp, last_node = graph.comp, graph.offset[1:]
+    fan = fanout if fanout is not None and any(x > 0 for x in fanout) else None
     capacity = max(cores - overhead_cores, 1e-3)
     # Events (time, kind, seq, node): kind 1 = a step is done, 2 = a step is ready. Running
     # CPU parts all go at one rate, so each is kept by the amount of "work clock" at which it
@@ -170,9 +196,20 @@ def simulate(graph: StepGraph, costs: Costs, cores: int, latency: float, first_s
                 continue
             if now > end:
                 end = now
+            more = 0.0
+            if fan is not None:
+                extra = fan[comp[v]]
+                if extra > 0:
+                    w = v + 1
+                    # It ships alone unless its next node is ready now (the edge from v
+                    # is the one left): the loop then steps on and its sends join the next.
+                    if w >= last_node[comp[v]] or indegree[w] > 1 or ready_at[w] > now:
+                        more = extra
+                        if charged is not None:
+                            charged[v] = extra
             for code in succ[v]:
                 s = code >> 1
-                at = now + hop[s] if code & 1 else now
+                at = now + hop[s] + more if code & 1 else now
                 if at > ready_at[s]:
                     ready_at[s] = at
                 indegree[s] -= 1
@@ -238,11 +275,21 @@ def predict(
         if placement is not None:
             found.append(Prediction(cpus, connector, None, None, "cannot place", placement, one_off_s=one_off))
             continue
-        span = longest_path(graph, [c + w for c, w in zip(costs.cpu, costs.wait)], cost.latency_s, order,
-                            first_latency=cost.latency_s + cost.first_s, first=first).length_ns
-        cpu_work = costs.cpu_work
+        fan = fanout_costs(graph, cost.fanout_s)
         capacity = max(cpus - cost.overhead_cores, 1e-3)
-        if capacity >= len(graph.names):
+        charged: list[float] | None = None
+        simulated: float | None = None
+        if any(x > 0 for x in fan):
+            # Which steps ship alone depends on the schedule: simulate first, then take the
+            # span with what the simulation charged, so that the bounds hold the same costs.
+            charged = [0.0] * len(graph)
+            simulated = simulate(graph, costs, cpus, cost.latency_s, cost.first_s, cost.overhead_cores, fan, charged)
+        span = longest_path(graph, [c + w for c, w in zip(costs.cpu, costs.wait)], cost.latency_s, order,
+                            first_latency=cost.latency_s + cost.first_s, first=first, extra=charged).length_ns
+        cpu_work = costs.cpu_work
+        if simulated is not None:
+            makespan = simulated
+        elif capacity >= len(graph.names):
             makespan = span  # every actor has a core of its own: nothing waits for one
         else:
             makespan = simulate(graph, costs, cpus, cost.latency_s, cost.first_s, cost.overhead_cores)

@@ -183,7 +183,7 @@ def _report(
 
 def vars_of(cost: Any) -> dict[str, float]:
     return {"step_s": cost.step_s, "message_s": cost.message_s, "latency_s": cost.latency_s, "first_s": cost.first_s,
-            "overhead_cores": cost.overhead_cores}
+            "overhead_cores": cost.overhead_cores, "fanout_s": cost.fanout_s, "cpu_stretch": cost.cpu_stretch}
 
 
 def _components(con: Any, run_id: str, key: int) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from report_models import record_diamond
 
 from tapeflow.replay.calibrate import ConnectorCost
 from tapeflow.replay.graph import StepGraph, load_graph, longest_path, with_backpressure
-from tapeflow.replay.predict import Costs, first_nodes, node_costs, placement_problem, simulate, verdict
+from tapeflow.replay.predict import Costs, fanout_costs, first_nodes, node_costs, placement_problem, simulate, verdict
 
 
 def hand_graph(steps: list[int], messages: list[tuple[int, int, int, int]], dur: list[list[int]]) -> StepGraph:
@@ -92,6 +92,47 @@ def test_a_channels_first_message_pays_first_s_once() -> None:
     assert simulate(g, waiting, 2, 100e-9, first_s=1000e-9) == pytest.approx((5 + 1100 + 5 + 5) * 1e-9)
     path = longest_path(g, g.dur_ns, latency=100, first_latency=1100, first=first_nodes(g))
     assert path.length_ns == 5 + 1100 + 5 + 5
+
+
+def loop_with_a_sink(n: int) -> StepGraph:
+    """a -> b -> a (fed back) and b -> sink: b sends on two channels every step."""
+    messages = [(0, k, 1, k) for k in range(n)] + [(1, k, 0, k + 1) for k in range(n - 1)] + [(1, k, 2, k) for k in range(n)]
+    g = hand_graph([n, n, n], messages, [[0] * n] * 3)
+    g.ends = {0: (0, 1), 1: (1, 0), 2: (1, 2)}
+    return g
+
+
+def test_a_step_that_ships_alone_on_two_channels_pays_fanout_on_its_hops() -> None:
+    g = loop_with_a_sink(3)
+    assert fanout_costs(g, 50e-9) == pytest.approx([0.0, 50e-9, 0.0])  # only b sends on two channels
+    idle = Costs([0.0] * len(g), [0.0] * len(g))
+    charged = [0.0] * len(g)
+    # a0 -> 100 -> b0 -> 150 -> a1 -> 100 -> b1 -> 150 -> a2 -> 100 -> b2 -> 150 -> sink2
+    made = simulate(g, idle, 2, 100e-9, fanout=fanout_costs(g, 50e-9), charged=charged)
+    assert made == pytest.approx(750e-9)
+    assert charged == pytest.approx([0.0] * 3 + [50e-9] * 3 + [0.0] * 3)  # b waits for a after every step
+    path = longest_path(g, [0.0] * len(g), 100e-9, extra=charged)
+    assert path.length_ns == pytest.approx(750e-9)
+    assert simulate(g, idle, 2, 100e-9) == pytest.approx(600e-9)  # without it: 6 hops
+
+
+def test_a_stream_that_steps_on_without_waiting_ships_in_batches_and_pays_no_fanout() -> None:
+    n = 5
+    g = hand_graph([n, n, n], [(0, k, 1, k) for k in range(n)] + [(0, k, 2, k) for k in range(n)], [[0] * n] * 3)
+    g.ends = {0: (0, 1), 1: (0, 2)}
+    charged = [0.0] * len(g)
+    simulate(g, Costs([1e-6] * len(g), [0.0] * len(g)), 4, 100e-9, fanout=fanout_costs(g, 50e-9), charged=charged)
+    # The source's next step is always ready: only its last step's sends leave by themselves.
+    assert charged[:n] == pytest.approx([0.0] * (n - 1) + [50e-9])
+    assert sum(charged[n:]) == 0.0
+
+
+def test_cpu_stretch_adds_waiting_in_proportion_to_a_steps_cpu() -> None:
+    g = hand_graph([1, 1], [(0, 0, 1, 0)], [[2_000_000], [4_000_000]])
+    g.cpu_ns = [1_000_000, 4_000_000]
+    costs = node_costs(g, ConnectorCost(step_s=0.0, message_s=0.0, latency_s=0, cpu_stretch=0.5), {})
+    assert costs.cpu == pytest.approx([1e-3, 4e-3])
+    assert costs.wait == pytest.approx([1e-3 + 0.5e-3, 2e-3])
 
 
 @pytest.mark.parametrize("cores", [1, 2, 3])

@@ -76,7 +76,21 @@ def test_a_calibration_from_before_first_s_and_overhead_cores_uses_their_default
     assert found.measured is True and found.connectors["ray"].latency_s == 3e-4
     assert found.connectors["ray"].first_s == DEFAULTS.connectors["ray"].first_s
     assert found.connectors["zmq"].overhead_cores == DEFAULTS.connectors["zmq"].overhead_cores
-    assert any("predates first_s, overhead_cores" in note and "run tapeflow calibrate again" in note for note in found.notes)
+    assert any("predates cpu_stretch, fanout_s, first_s, overhead_cores" in note and "run tapeflow calibrate again" in note
+               for note in found.notes)
+
+
+def test_a_calibration_from_before_fanout_s_and_cpu_stretch_uses_their_defaults_and_says_so(calibration_file: Path) -> None:
+    calibration_file.parent.mkdir(parents=True)
+    old = {"connectors": {c: {"step_s": 1e-6, "message_s": 2e-6, "latency_s": 3e-4, "first_s": 1e-3, "overhead_cores": 0.0}
+                          for c in ("ray", "zmq")},
+           "ray_start_s": 1.0, "actor_start_s": 0.1}
+    calibration_file.write_text(json.dumps(old))
+    found = load()
+    assert found.connectors["ray"].first_s == 1e-3
+    assert found.connectors["ray"].fanout_s == DEFAULTS.connectors["ray"].fanout_s > 0
+    assert found.connectors["zmq"].cpu_stretch == DEFAULTS.connectors["zmq"].cpu_stretch > 0
+    assert any("predates cpu_stretch, fanout_s:" in note for note in found.notes)
 
 
 def test_a_broken_calibration_falls_back_with_a_note(calibration_file: Path) -> None:
