@@ -566,7 +566,8 @@ class RayProcess(Process):
         }
         self.status = "running"
         self._progress = {}
-        puller = asyncio.ensure_future(self._pull(accept))
+        ended = asyncio.Event()
+        puller = asyncio.ensure_future(self._pull(accept, ended))
         error: BaseException | None = None
         pending: set[asyncio.Future[Any]] = set(runs)
         try:
@@ -592,7 +593,9 @@ class RayProcess(Process):
                 for late in pending:  # their errors came after the one that ended the run
                     if late.done() and not late.cancelled():
                         late.exception()
-            puller.cancel()
+            # Not cancelled: a pull under way has its parts already taken out of the actors,
+            # and they would be lost; it ends, then the last pull takes what is left.
+            ended.set()
             await asyncio.gather(puller, return_exceptions=True)
             await self._pull_once(accept, final=True)
             if not stop.done():
@@ -639,10 +642,13 @@ class RayProcess(Process):
         dead = self._dead
         return [a for n, a in self._actors.items() if n not in dead]
 
-    async def _pull(self, accept: Any) -> None:
-        while True:
-            await asyncio.sleep(PULL_S)
-            await self._pull_once(accept, final=False)
+    async def _pull(self, accept: Any, ended: asyncio.Event) -> None:
+        """Pull every ``PULL_S`` seconds until the run has ``ended``."""
+        while not ended.is_set():
+            try:
+                await asyncio.wait_for(ended.wait(), PULL_S)
+            except TimeoutError:
+                await self._pull_once(accept, final=False)
 
     async def _pull_once(self, accept: Any, *, final: bool) -> None:
         """Take what the actors recorded (into the recorder, if the run is recorded) and how

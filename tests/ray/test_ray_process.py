@@ -173,3 +173,22 @@ async def test_a_ray_runs_log_replays_like_a_local_ones(tmp_path: Path) -> None:
     assert result.ok, result.report()
     equal = [line for line in result.report().splitlines() if f" equal to run {process.run_id!r} " in line]
     assert len(equal) == len(process.components), result.report()
+
+
+async def test_every_step_is_in_the_log_however_the_last_pull_falls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver pulls the actors' records while the run goes on; the run's end must not
+    cancel a pull whose parts the actors have already handed over. Pulling without pause
+    makes the end fall inside a pull every time."""
+    from tapeflow.engine import ray_process
+
+    monkeypatch.setattr(ray_process, "PULL_S", 0.0)
+    log = tmp_path / "log.duckdb"
+    for _ in range(3):
+        process = RayProcess(*model(tmp_path, ZMQConnector, n=200), tap=Recorder(log))
+        await process.run()
+        con = duckdb.connect(str(log), read_only=True)
+        try:
+            recorded = dict(con.execute("SELECT component, count(*) FROM steps WHERE run_id = ? GROUP BY ALL", [process.run_id]).fetchall())
+        finally:
+            con.close()
+        assert recorded == process.step_counts
