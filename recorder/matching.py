@@ -129,6 +129,7 @@ class Matcher:
         self._stored = empty_payloads()
         self.error_text = error_text
         by_name = {c.name: c for c in run.components}
+        self.names = {c.id: c.name for c in run.components}
         self.history = {c.id: _History() for c in run.components}
         self.sent = {(c.id, port): _Sent() for c in run.components for port in range(len(c.outputs))}
         self.finished: set[int] = set()
@@ -169,6 +170,16 @@ class Matcher:
             if self.offsets.get(cid) != part.offset_ns:
                 self.offsets[cid] = part.offset_ns
                 self._offsets_made = None
+            expected = self.history[cid].count
+            if part.first_step != expected and cid not in self.cut_at:
+                # A part went missing (or came twice): every later message of this component
+                # would be matched to the wrong step. Refuse instead.
+                raise RecordingError(
+                    f"component {self.names[cid]!r}: the record does not add up: its part from step {part.first_step} "
+                    f"came when step {expected} was next (steps {min(expected, part.first_step)}-"
+                    f"{max(expected, part.first_step) - 1} {'missing' if part.first_step > expected else 'twice'}); "
+                    "this is a tapeflow bug: please report it with the model (the run's earlier rows are kept)"
+                )
             cut = self.cut_at.get(cid)
             if cut is not None:
                 part = _before(part, cut + 1)

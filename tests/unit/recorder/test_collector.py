@@ -302,3 +302,13 @@ def test_a_collector_needs_neither_duckdb_nor_pyarrow() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_part_that_skips_steps_is_refused_not_matched_to_the_wrong_steps() -> None:
+    from array import array
+
+    matcher = _matcher()
+    q = lambda *values: array("q", values)  # noqa: E731
+    matcher.add([Drained(0, 0, q(10, 20), q(), [[1, 2]], [], [], False)], ordered=False)  # 'a' steps 0-1
+    with pytest.raises(RecordingError, match=r"^component 'a': the record does not add up: its part from step 5 came when step 2 was next \(steps 2-4 missing\); this is a tapeflow bug"):
+        matcher.add([Drained(0, 5, q(60), q(), [[6]], [], [], False)], ordered=False)
