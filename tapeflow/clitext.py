@@ -1,9 +1,10 @@
 """What every command prints the same way: a user error as its lines on stderr with exit 2,
-and a duration in the unit that reads best."""
+a duration in the unit that reads best, and a table."""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -28,3 +29,22 @@ def duration(ns: float | None) -> str:
     if ns < 1_000_000_000:
         return f"{ns / 1e6:.1f} ms"
     return f"{ns / 1e9:.2f} s"
+
+
+def print_table(renderable: Any, *, highlight: bool = False) -> None:
+    """Print a rich table: on a terminal, to its width (columns fold, none is cut); elsewhere
+    (a pipe, a file) as wide as it needs, so no value is cut or wrapped, with no trailing
+    blanks."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console(highlight=highlight)
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    width = Measurement.get(console, console.options.update(max_width=1 << 20), renderable).maximum
+    console = Console(width=max(width, 1), highlight=highlight)
+    with console.capture() as captured:
+        console.print(renderable)
+    for line in captured.get().splitlines():
+        print(line.rstrip())

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tapeflow.clitext import fail_user
+from tapeflow.clitext import fail_user, print_table
 
 from tapeflow.engine.errors import UserError
 
@@ -70,24 +70,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _print(table: Any) -> None:
-    """Print ``table``: on a terminal, to its width (columns fold, none is cut); elsewhere (a
-    pipe, a file) as wide as the table needs, so no value is cut or wrapped, with no
-    trailing blanks."""
-    from rich.console import Console
-    from rich.measure import Measurement
-
-    console = Console()
-    if console.is_terminal:
-        console.print(table)
-        return
-    width = Measurement.get(console, console.options.update(max_width=1 << 20), table).maximum
-    console = Console(width=max(width, 1))
-    with console.capture() as captured:
-        console.print(table)
-    for line in captured.get().splitlines():
-        print(line.rstrip())
-
 
 def _text(value: str, style: str = "") -> Any:
     """``value`` as rich prints it literally: never read as markup or emoji codes."""
@@ -127,7 +109,7 @@ def runs(log: LogOption = None, limit: Annotated[int, typer.Option("--limit", "-
         cells = [str(run_id), name or "", status, _when(started), _duration(wall), f"{steps:,}", f"{messages:,}"]
         styles = ["", "", colours.get(status, "white"), "", "", "", ""]
         table.add_row(*[_text(cell, style) for cell, style in zip(cells, styles)])
-    _print(table)
+    print_table(table, highlight=True)
 
 
 def query(
@@ -168,7 +150,7 @@ def query(
             table.add_column(_text(name), overflow="fold")
         for row in rows:
             table.add_row(*[_text("NULL", "dim") if v is None else _text(str(_plain(v))) for v in row])
-        _print(table)
+        print_table(table, highlight=True)
 
 
 def register(app: typer.Typer) -> None:

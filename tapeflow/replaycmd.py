@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tapeflow.clitext import duration, fail_user
+from tapeflow.clitext import duration, fail_user, print_table
 
 from tapeflow.engine.errors import UserError
 
@@ -53,22 +53,6 @@ def _timing_table(result: ReplayResult) -> Any:
         table.add_row(*[Text(cell) for cell in cells])
     return table
 
-
-def _print(renderable: Any) -> None:
-    """On a terminal, to its width; elsewhere as wide as it needs, never cut, no trailing blanks."""
-    from rich.console import Console
-    from rich.measure import Measurement
-
-    console = Console(highlight=False)
-    if console.is_terminal:
-        console.print(renderable)
-        return
-    width = Measurement.get(console, console.options.update(max_width=1 << 20), renderable).maximum
-    console = Console(width=max(width, 1), highlight=False)
-    with console.capture() as captured:
-        console.print(renderable)
-    for line in captured.get().splitlines():
-        print(line.rstrip())
 
 
 def _slowest(result: ReplayResult) -> list[str]:
@@ -160,7 +144,7 @@ def replay(
     else:
         for found in result.components:
             print(found.report())
-        _print(_timing_table(result))
+        print_table(_timing_table(result))
         for line in _slowest(result):
             print(line)
         if result.scratch is not None:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tapeflow.clitext import duration, fail_user
+from tapeflow.clitext import duration, fail_user, print_table
 
 from tapeflow.engine.errors import UserError
 
@@ -41,22 +41,6 @@ def _bytes(n: int) -> str:
     return f"{size:.1f} GiB"
 
 
-def _print(renderable: Any) -> None:
-    """On a terminal, to its width; elsewhere as wide as it needs, never cut, no trailing blanks."""
-    from rich.console import Console
-    from rich.measure import Measurement
-
-    console = Console(highlight=False)
-    if console.is_terminal:
-        console.print(renderable)
-        return
-    width = Measurement.get(console, console.options.update(max_width=1 << 20), renderable).maximum
-    console = Console(width=max(width, 1), highlight=False)
-    with console.capture() as captured:
-        console.print(renderable)
-    for line in captured.get().splitlines():
-        print(line.rstrip())
-
 
 def _table(title: str, heads: list[str], rows: list[list[str]]) -> Any:
     from rich.table import Table
@@ -77,13 +61,13 @@ def _render(found: dict[str, Any]) -> None:
          duration(c["step_ns"]["p50_ns"]), duration(c["step_ns"]["p90_ns"]), duration(c["step_ns"]["p99_ns"]), duration(c["step_ns"]["max_ns"])]
         for c in found["components"]
     ]
-    _print(_table("components", ["component", "steps", "busy", "blocked on inputs", "blocked on outputs", "step p50", "p90", "p99", "max"], rows))
+    print_table(_table("components", ["component", "steps", "busy", "blocked on inputs", "blocked on outputs", "step p50", "p90", "p99", "max"], rows))
     rows = [
         [ch["label"], f"{ch['messages']:,}", duration(ch["receive_ns"]["p50_ns"]), duration(ch["receive_ns"]["p99_ns"]),
          duration(ch["consume_ns"]["p50_ns"]), duration(ch["consume_ns"]["p99_ns"]), _bytes(ch["payload_bytes"])]
         for ch in found["channels"]
     ]
-    _print(_table("channels", ["channel", "messages", "receive p50", "p99", "consume p50", "p99", "payload"], rows))
+    print_table(_table("channels", ["channel", "messages", "receive p50", "p99", "consume p50", "p99", "payload"], rows))
     parallelism = found["parallelism"]
     print(f"makespan {_s(found['makespan_s'])}  work T1 {_s(found['work_s'])}  span T∞ {_s(found['span_s'])}  "
           f"parallelism T1/T∞ {parallelism if parallelism is not None else '-'}")
@@ -99,7 +83,7 @@ def _render(found: dict[str, Any]) -> None:
         ])
     what_if = ", ".join(f"{k} {v:g}x as fast" for k, v in found["what_if"].items())
     title = "predicted on RayProcess (one actor per component)" + (f", what if {what_if}" if what_if else "")
-    _print(_table(title, ["cpus", "connector", "makespan", "speedup", "speedup range", "span law", "work law", "Graham", "verdict"], rows))
+    print_table(_table(title, ["cpus", "connector", "makespan", "speedup", "speedup range", "span law", "work law", "Graham", "verdict"], rows))
     said: set[str] = set()
     for p in found["predictions"]:
         line = f"{p['verdict']}: {p['reason']}"
