@@ -10,30 +10,14 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parents[2]
-REPORT_MODELS = ROOT / "tests" / "unit" / "report"
 
 
 def tapeflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tapeflow.cli", *args], capture_output=True, text=True, timeout=50, env=env)
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, str]]:
-    folder = tmp_path_factory.mktemp("report")
-    sys.path.insert(0, str(REPORT_MODELS))
-    try:
-        from report_models import record_diamond
-    finally:
-        sys.path.remove(str(REPORT_MODELS))
-    log = folder / "log.duckdb"
-    run_id = record_diamond(log, n=30)
-    env = {**os.environ, "TAPEFLOW_LOG": str(log), "TAPEFLOW_CALIBRATION": str(folder / "calibration.json")}
-    return log, run_id, env
-
-
-def test_report_prints_the_tables_the_path_and_the_verdicts(recorded: tuple[Path, str, dict[str, str]]) -> None:
-    _, run_id, env = recorded
+def test_report_prints_the_tables_the_path_and_the_verdicts(recorded_diamond: tuple[Path, str, dict[str, str]]) -> None:
+    _, run_id, env = recorded_diamond
     done = tapeflow("report", run_id, "--cpus", "2", env=env)
     assert done.returncode == 0, done.stderr
     out = done.stdout
@@ -44,8 +28,8 @@ def test_report_prints_the_tables_the_path_and_the_verdicts(recorded: tuple[Path
     assert not any(line != line.rstrip() for line in out.splitlines())
 
 
-def test_report_json(recorded: tuple[Path, str, dict[str, str]]) -> None:
-    _, run_id, env = recorded
+def test_report_json(recorded_diamond: tuple[Path, str, dict[str, str]]) -> None:
+    _, run_id, env = recorded_diamond
     done = tapeflow("report", run_id, "--format", "json", "--cpus", "1", "--cpus", "4", "--connector", "zmq", "--what-if", "add=2", env=env)
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)
@@ -64,16 +48,16 @@ def test_report_json(recorded: tuple[Path, str, dict[str, str]]) -> None:
         (["trace", "RUN", "--steps", "9:3"], "--steps '9:3': expected A:B with 0 <= A < B"),
     ],
 )
-def test_user_errors_are_one_line_and_exit_2(recorded: tuple[Path, str, dict[str, str]], args: list[str], line: str) -> None:
-    _, run_id, env = recorded
+def test_user_errors_are_one_line_and_exit_2(recorded_diamond: tuple[Path, str, dict[str, str]], args: list[str], line: str) -> None:
+    _, run_id, env = recorded_diamond
     done = tapeflow(*[run_id if a == "RUN" else a for a in args], env=env)
     assert done.returncode == 2
     assert done.stderr.startswith(line.replace("RUN", run_id)), done.stderr
     assert "Traceback" not in done.stderr
 
 
-def test_trace_writes_a_chrome_trace(recorded: tuple[Path, str, dict[str, str]], tmp_path: Path) -> None:
-    _, run_id, env = recorded
+def test_trace_writes_a_chrome_trace(recorded_diamond: tuple[Path, str, dict[str, str]], tmp_path: Path) -> None:
+    _, run_id, env = recorded_diamond
     out = tmp_path / "t.json"
     done = tapeflow("trace", run_id, "-o", str(out), "--limit", "40", env=env)
     assert done.returncode == 0, done.stderr

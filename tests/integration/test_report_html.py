@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -14,27 +13,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parents[2]
-REPORT_MODELS = ROOT / "tests" / "unit" / "report"
 CHROMIUM = shutil.which("chromium")
 
 
 def tapeflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tapeflow.cli", *args], capture_output=True, text=True, timeout=50, env=env)
-
-
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, str]]:
-    folder = tmp_path_factory.mktemp("report")
-    sys.path.insert(0, str(REPORT_MODELS))
-    try:
-        from report_models import record_diamond
-    finally:
-        sys.path.remove(str(REPORT_MODELS))
-    log = folder / "log.duckdb"
-    run_id = record_diamond(log, n=30)
-    env = {**os.environ, "TAPEFLOW_LOG": str(log), "TAPEFLOW_CALIBRATION": str(folder / "calibration.json")}
-    return folder, run_id, env
 
 
 def render(page: Path, profile: Path) -> tuple[str, str]:
@@ -66,9 +49,9 @@ def errors_of(dom: str, log: str) -> list[str]:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; .ci/run installs it)")
 def test_the_page_renders_offline_without_errors_and_shows_every_component(
-    recorded: tuple[Path, str, dict[str, str]], tmp_path: Path,
+    recorded_diamond: tuple[Path, str, dict[str, str]], tmp_path: Path,
 ) -> None:
-    folder, run_id, env = recorded
+    folder, run_id, env = recorded_diamond
     page = tmp_path / "report.html"
     done = tapeflow("report", run_id, "--cpus", "1", "--cpus", "4", "--html", str(page), env=env)
     assert done.returncode == 0, done.stderr
@@ -89,9 +72,9 @@ def test_the_page_renders_offline_without_errors_and_shows_every_component(
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium; .ci/run installs it)")
-def test_an_error_in_the_page_is_seen(recorded: tuple[Path, str, dict[str, str]], tmp_path: Path) -> None:
+def test_an_error_in_the_page_is_seen(recorded_diamond: tuple[Path, str, dict[str, str]], tmp_path: Path) -> None:
     """The check above would see a broken page: a script error and a load from the network."""
-    folder, run_id, env = recorded
+    folder, run_id, env = recorded_diamond
     page = tmp_path / "report.html"
     assert tapeflow("report", run_id, "--cpus", "2", "--html", str(page), env=env).returncode == 0
     text = page.read_text(encoding="utf-8")
@@ -104,8 +87,8 @@ def test_an_error_in_the_page_is_seen(recorded: tuple[Path, str, dict[str, str]]
     assert status_of(dom)["data-state"] == "error"
 
 
-def test_json_stays_json_and_an_unwritable_page_is_one_line(recorded: tuple[Path, str, dict[str, str]], tmp_path: Path) -> None:
-    folder, run_id, env = recorded
+def test_json_stays_json_and_an_unwritable_page_is_one_line(recorded_diamond: tuple[Path, str, dict[str, str]], tmp_path: Path) -> None:
+    folder, run_id, env = recorded_diamond
     page = tmp_path / "report.html"
     done = tapeflow("report", run_id, "--cpus", "2", "--format", "json", "--html", str(page), env=env)
     assert done.returncode == 0, done.stderr
