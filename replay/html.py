@@ -34,6 +34,7 @@ from typing import Any
 from tapeflow.recorder.log import Log
 
 from .graph import load_graph, longest_path
+from .predict import seconds_text
 
 __all__ = ["MAX_MESSAGES", "MAX_STEPS", "page", "timeline", "write_html"]
 
@@ -117,7 +118,7 @@ def timeline(log: Log, report: Mapping[str, Any], *, max_steps: int = MAX_STEPS,
     left_steps, left_messages = total_steps - len(steps), total_messages - len(messages)
     drawn = f"{len(steps):,} of {total_steps:,} steps and {len(messages):,} of {total_messages:,} messages drawn"
     if left_steps:
-        drawn += (f": the steps that start in the run's first {_seconds((cutoff - origin) / 1e9)} of {_seconds((last_end - origin) / 1e9)} "
+        drawn += (f": the steps that start in the run's first {seconds_text((cutoff - origin) / 1e9)} of {seconds_text((last_end - origin) / 1e9)} "
                   f"(at most {max_steps:,})")
     if len(linkable) > len(messages):
         drawn += f"; of the links between them, those on the critical path and then the earliest sent (at most {max_messages:,})"
@@ -147,14 +148,6 @@ def timeline(log: Log, report: Mapping[str, Any], *, max_steps: int = MAX_STEPS,
 def _consumed(con: Any, key: int) -> int:
     row = con.execute("SELECT count(*) FROM message_log WHERE run = ? AND receiver_step IS NOT NULL", [key]).fetchone()
     return int(row[0]) if row else 0
-
-
-def _seconds(s: float) -> str:
-    if s >= 1:
-        return f"{s:.3g} s"
-    if s >= 1e-3:
-        return f"{s * 1e3:.3g} ms"
-    return f"{s * 1e6:.3g} µs"
 
 
 def page(report: Mapping[str, Any], drawn: Mapping[str, Any]) -> str:

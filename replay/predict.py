@@ -306,7 +306,8 @@ def predict(
     return found
 
 
-def _s(seconds: float) -> str:
+def seconds_text(seconds: float) -> str:
+    """Seconds in the unit that reads best, three figures: ``1.5 s``, ``12.3 ms``, ``870 µs``."""
     if seconds >= 1:
         return f"{seconds:.3g} s"
     if seconds >= 1e-3:
@@ -315,21 +316,21 @@ def _s(seconds: float) -> str:
 
 
 def _reason(speedup: float, makespan: float, cpus: int, connector: str, cost: ConnectorCost, messaging: float, cpu_work: float, ctx: Context) -> str:
-    said = f"{_s(makespan)} instead of {_s(ctx.recorded_s)}"
+    said = f"{seconds_text(makespan)} instead of {seconds_text(ctx.recorded_s)}"
     if speedup < PAYS_OFF and messaging > 0.5 * max(ctx.work_s, 1e-12):
-        return (f"steps of {_s(ctx.step_p50_s)} (median) against {_s(cost.message_s)} of CPU per {connector} message on each side"
-                f" and {_s(cost.latency_s)} a hop: messaging would dominate ({said})")
+        return (f"steps of {seconds_text(ctx.step_p50_s)} (median) against {seconds_text(cost.message_s)} of CPU per {connector} message on each side"
+                f" and {seconds_text(cost.latency_s)} a hop: messaging would dominate ({said})")
     parallelism = ctx.work_s / ctx.span_s if ctx.span_s > 0 else 1.0
     if speedup < PAYS_OFF and parallelism < PAYS_OFF:
         path = " -> ".join(ctx.critical_path[:6]) + (" -> …" if len(ctx.critical_path) > 6 else "")
-        return (f"one chain: the critical path ({path}) holds {_s(ctx.span_s)} of the {_s(ctx.work_s)} of work, "
+        return (f"one chain: the critical path ({path}) holds {seconds_text(ctx.span_s)} of the {seconds_text(ctx.work_s)} of work, "
                 f"so little can run side by side ({said})")
     if speedup < PAYS_OFF and cpu_work / cpus > 0.8 * makespan:
-        return f"{_s(cpu_work)} of CPU on {cpus} core{'s' if cpus > 1 else ''}: the cores set the pace ({said})"
+        return f"{seconds_text(cpu_work)} of CPU on {cpus} core{'s' if cpus > 1 else ''}: the cores set the pace ({said})"
     if speedup < PAYS_OFF:
         return f"what runs side by side saves less than the hops and messages cost ({said})"
     heavy = [(name, mean) for name, mean in ctx.per_step if mean > 0][:3]
     if len(heavy) >= 2:
-        listed = ", ".join(f"{name!r} ({_s(mean)} a step)" for name, mean in heavy)
+        listed = ", ".join(f"{name!r} ({seconds_text(mean)} a step)" for name, mean in heavy)
         return f"{listed} run side by side instead of one after another: {said}"
-    return f"the work of {_s(ctx.work_s)} spreads over {cpus} cores along a longest chain of {_s(ctx.span_s)}: {said}"
+    return f"the work of {seconds_text(ctx.work_s)} spreads over {cpus} cores along a longest chain of {seconds_text(ctx.span_s)}: {said}"
