@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,24 @@ def ray_session() -> Iterator[Any]:
     yield ray
     if started_here:
         ray.shutdown()
+
+
+REPORT_MODELS = Path(__file__).parent / "unit" / "report"
+
+
+@pytest.fixture(scope="module")
+def recorded_diamond(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, str]]:
+    """The report tests' diamond model recorded in a folder of its own: ``(folder, run id,
+    environment)``, the environment naming its log and a calibration file not there yet.
+    (Here, not in a conftest of tests/integration: a second conftest module would shadow this
+    one for the tests that import from it.)"""
+    folder = tmp_path_factory.mktemp("report")
+    sys.path.insert(0, str(REPORT_MODELS))
+    try:
+        from report_models import record_diamond
+    finally:
+        sys.path.remove(str(REPORT_MODELS))
+    log = folder / "log.duckdb"
+    run_id = record_diamond(log, n=30)
+    env = {**os.environ, "TAPEFLOW_LOG": str(log), "TAPEFLOW_CALIBRATION": str(folder / "calibration.json")}
+    return folder, run_id, env
