@@ -1,16 +1,21 @@
 """Is the Ray verdict right? Predicted against measured RayProcess makespans.
 
-    .venv/bin/python bench/verdict.py            # the whole matrix (about 3 min on 2 cores)
-    .venv/bin/python bench/verdict.py --quick    # fewer steps
+    .venv/bin/python bench/verdict.py              # the whole matrix, 3 runs a side (about 9 min on 2 cores)
+    .venv/bin/python bench/verdict.py --quick      # fewer steps
+    .venv/bin/python bench/verdict.py --repeat 1   # one run a side
     .venv/bin/python bench/verdict.py --json
 
 For each model shape (chain, fan-out, diamond, loop, and the seed tutorial model) and step
-mix (sleeping steps, CPU-bound steps, tiny steps): record a LocalProcess run, predict its
+mix (sleeping steps, CPU-bound steps, tiny steps): record a LocalProcess run ``--repeat``
+times and take the one of median makespan (what a user most likely recorded), predict its
 makespan on RayProcess with this machine's cores for each connector (``tapeflow report
 --replay``: every step's CPU time measured alone), run it on RayProcess with that connector
-(recorded, so its makespan is read the same way: first step start to last step end), and
-print predicted against measured, the error, and whether the verdict (from the predicted
-speedup against the measured one) was right. Ray's and the actors' start are not in either
+``--repeat`` times (recorded, so its makespan is read the same way: first step start to last
+step end), and print predicted against the median measured, with both sides' ranges, the
+error, and whether the verdict (from the predicted speedup against the medians' one) was
+right. One run a side measures the noise of a 2-core machine as much as the predictor: a
+tiny-step loop's makespan is thousands of hops whose cost moves by a third from minute to
+minute. Ray's and the actors' start are not in either
 makespan. Every local run and its report come first, before this process starts Ray, so the
 local baseline has no Ray idling beside it. Uses the stored calibration (``tapeflow
 calibrate``) if there is one.
@@ -22,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -158,47 +164,64 @@ def steps(log: Path, run_id: str) -> int:
     return int(row[0]) if row else 0
 
 
-def predicted(shape: str, mode: str, n: int, cpus: int, log: Path) -> dict[str, Any]:
-    """Record the LocalProcess run and report on it (``--replay``): Ray must not be running
-    in this process yet, so that the local run and the replay are what a user gets."""
+def predicted(shape: str, mode: str, n: int, cpus: int, log: Path, repeat: int) -> dict[str, Any]:
+    """Record the LocalProcess run ``repeat`` times and report (``--replay``) on the run of
+    median makespan, the one a user most likely has. Ray must not be running in this process
+    yet, so that the local runs and the replay are what a user gets."""
     from tapeflow.replay.report import timing_report
 
-    local_id = run(build(shape, mode, n, "local", "asyncio"), log)
+    ids = [run(build(shape, mode, n, "local", "asyncio"), log) for _ in range(repeat)]
+    runs = sorted((makespan(log, run_id), run_id) for run_id in ids)
+    local_id = runs[(len(runs) - 1) // 2][1]
     folder = ROOT / "examples" / "tutorial" if shape == "tutorial" else HERE
-    return timing_report(local_id, log=log, cpus=[cpus], replay=True, path=[folder])
+    found = timing_report(local_id, log=log, cpus=[cpus], replay=True, path=[folder])
+    found["local_runs_s"] = [m for m, _ in runs]
+    return found
 
 
-def measured(shape: str, mode: str, n: int, cpus: int, log: Path, found: dict[str, Any]) -> list[dict[str, Any]]:
-    """Run the model on RayProcess per connector predicted; the rows of the table."""
+def measured(shape: str, mode: str, n: int, cpus: int, log: Path, found: dict[str, Any], repeat: int) -> list[dict[str, Any]]:
+    """Run the model on RayProcess ``repeat`` times per connector predicted; the rows of the
+    table. The error is against the median Ray run, the verdict from the median local run
+    over the median Ray run; both ranges are kept."""
     from tapeflow.replay.predict import verdict
 
-    recorded = found["makespan_s"]
+    local_runs = found["local_runs_s"]
+    recorded = statistics.median(local_runs)
     local_steps = sum(c["steps"] for c in found["components"])
     rows = []
     for p in found["predictions"]:
-        ray_id = run(build(shape, mode, n, "ray", p["connector"]), log)
-        measured = makespan(log, ray_id)
-        lost = local_steps - steps(log, ray_id)  # steps the Ray run's log lacks (its makespan is then short)
+        ray_runs, lost = [], 0
+        for _ in range(repeat):
+            ray_id = run(build(shape, mode, n, "ray", p["connector"]), log)
+            ray_runs.append(makespan(log, ray_id))
+            lost = max(lost, local_steps - steps(log, ray_id))  # steps a Ray run's log lacks (its makespan is then short)
+        measured = statistics.median(ray_runs)
         error = (p["makespan_s"] - measured) / measured
         ok_time = abs(error) <= 0.15 or (measured < 1.0 and abs(p["makespan_s"] - measured) <= 0.15)
         actual = verdict(recorded / measured)
         rows.append({
             "shape": shape, "mix": "sleep" if shape == "tutorial" else mode, "cpus": cpus, "connector": p["connector"],
-            "local_s": recorded, "predicted_s": p["makespan_s"], "measured_s": measured, "error": error, "within_bar": ok_time,
+            "local_s": recorded, "local_runs_s": local_runs, "predicted_s": p["makespan_s"], "measured_s": measured,
+            "measured_runs_s": sorted(ray_runs), "error": error, "within_bar": ok_time,
             "predicted_speedup": p["speedup"], "measured_speedup": recorded / measured, "predicted_verdict": p["verdict"],
             "measured_verdict": actual, "verdict_right": p["verdict"] == actual, "steps_lost": lost,
         })
     return rows
 
 
+def spread(samples: list[float]) -> str:
+    return f"{min(samples):.3f}–{max(samples):.3f}"
+
+
 def render(rows: list[dict[str, Any]], calibrated: bool) -> str:
-    head = (f"{'shape':<9} {'mix':<6} {'cpus':>4} {'conn':<4} {'local s':>8} {'pred s':>8} {'meas s':>8} {'error':>7} {'bar':>4} "
+    head = (f"{'shape':<9} {'mix':<6} {'cpus':>4} {'conn':<4} {'local s':>8} {'range':>13} {'pred s':>8} {'meas s':>8} {'range':>13} "
+            f"{'error':>7} {'bar':>4} "
             f"{'pred x':>7} {'meas x':>7}  {'predicted':<17} {'measured':<17} right")
     lines = [head]
     for r in rows:
         lines.append(
-            f"{r['shape']:<9} {r['mix']:<6} {r['cpus']:>4} {r['connector']:<4} {r['local_s']:>8.3f} {r['predicted_s']:>8.3f} "
-            f"{r['measured_s']:>8.3f} {r['error']:>+7.1%} {'ok' if r['within_bar'] else 'MISS':>4} {r['predicted_speedup']:>6.2f}x "
+            f"{r['shape']:<9} {r['mix']:<6} {r['cpus']:>4} {r['connector']:<4} {r['local_s']:>8.3f} {spread(r['local_runs_s']):>13} "
+            f"{r['predicted_s']:>8.3f} {r['measured_s']:>8.3f} {spread(r['measured_runs_s']):>13} {r['error']:>+7.1%} {'ok' if r['within_bar'] else 'MISS':>4} {r['predicted_speedup']:>6.2f}x "
             f"{r['measured_speedup']:>6.2f}x  {r['predicted_verdict']:<17} {r['measured_verdict']:<17} {'yes' if r['verdict_right'] else 'NO'}"
         )
     for r in rows:
@@ -217,6 +240,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--only", help="comma-separated shapes")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each model, local and per connector on Ray; medians compared")
     args = parser.parse_args()
     from tapeflow.engine.ray_cluster import ensure_ray
     from tapeflow.replay.calibrate import load
@@ -234,18 +258,19 @@ def main() -> None:
         # LocalProcess run has no Ray beside it.
         reports = []
         for shape, mode, n in plan:
-            reports.append(predicted(shape, mode, n, cpus, log))
+            reports.append(predicted(shape, mode, n, cpus, log, args.repeat))
             if not args.json:
                 print(f"  recorded and predicted {shape} {mode}", file=sys.stderr, flush=True)
         ensure_ray()
         for (shape, mode, n), found in zip(plan, reports):
-            rows.extend(measured(shape, mode, n, cpus, log, found))
+            rows.extend(measured(shape, mode, n, cpus, log, found, args.repeat))
             if not args.json:
                 print(f"  measured {shape} {mode}", file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
-        print(f"verdict: predicted vs measured RayProcess makespan, {cpus} CPUs, python {sys.version.split()[0]}")
+        print(f"verdict: predicted vs measured RayProcess makespan, {cpus} CPUs, median (min–max) of {args.repeat} runs a side, "
+              f"python {sys.version.split()[0]}")
         print(render(rows, load().measured))
 
 

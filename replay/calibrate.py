@@ -10,7 +10,8 @@
 - ``message_s``: CPU per message, paid by the sender and again by the receiver, streaming
   (source -> sink on RayProcess: the time per message, less a step).
 - ``latency_s``: one hop on an idle channel (a ping-pong loop: half a round, less the
-  steps and messages in it).
+  steps and messages in it; the median of REPEATS runs, for a loop's makespan multiplies
+  it by thousands and one run's hop strays by a third from the next's on 2 cores).
 - ``first_s``: what a channel's first message takes beyond ``latency_s`` (source -> sink on
   RayProcess: the sink's first step start less the source's first step end, less a hop): the
   receiving actor's loop starting after ``run()``, the first batch leaving (a sender of quick
@@ -26,11 +27,11 @@
   on several and ships them by themselves (its actor then waits for input, so each channel's
   batch leaves alone: an actor call or a frame, its acknowledgement back on the sender's loop,
   one more receiving process on the cores): the tiny ping-pong loop's round with ``pong``
-  also sending every step to a sink, less the plain loop's round (the median of three pairs).
+  also sending every step to a sink, less the plain loop's round (the median of REPEATS pairs).
 - ``cpu_stretch``: the wall time a step on an actor takes beyond its CPU time, per second of
   that CPU time, with its hop after (the loop, the GIL and the OS handing back the core after
   a burst): a ping-pong loop whose steps spin ``STRETCH_SPIN_S`` of thread CPU each: half a
-  round, less the spin and less half the tiny loop's round, over the spin (medians of three).
+  round, less the spin and less half the tiny loop's round, over the spin (medians of REPEATS).
 - ``ray_start_s``: starting a local Ray; ``actor_start_s``: starting a model's actors, per
   actor (the first ``RayProcess`` of a driver, cold).
 """
@@ -63,12 +64,11 @@ LATER_FIELDS = ("first_s", "overhead_cores", "fanout_s", "cpu_stretch")
 SPIN_S = 0.01
 SPIN_STEPS = 30
 MAX_SPINNERS = 33
-# The fan-out and stretch measurements: ping-pong rounds with tiny steps, and with steps that
-# spin STRETCH_SPIN_S of thread CPU each.
-FANOUT_ROUNDS = 300
+# The stretch measurement: ping-pong rounds with steps that spin STRETCH_SPIN_S of thread
+# CPU each.
 STRETCH_SPIN_S = 0.01
 STRETCH_ROUNDS = 30
-REPEATS = 3
+REPEATS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,7 +381,7 @@ def _spinners(kind: str, log: Path, k: int, steps: int = SPIN_STEPS) -> str:
 def measure(
     messages: int = 20_000, rounds: int = 300, say: _t.Callable[[str], None] = lambda _: None, spin_steps: int = SPIN_STEPS
 ) -> Calibration:
-    """Measure every cost on this machine (about 30 s on 2 cores at the default sizes).
+    """Measure every cost on this machine (about 40 s on 2 cores at the default sizes).
 
     Starts a local Ray (loopback only) when none is connected, and stops it again; with Ray
     already connected, ``ray_start_s`` keeps its previous value (stored, else the default)."""
@@ -418,26 +418,22 @@ def measure(
                 began, run_id, _ = _stream(kind, log, messages, actors=True)
                 if i == 0:
                     actor_start_s = began / 2  # two actors, a cold start in this driver
+                first_hop = _first_hop(log, run_id, "count", "drain")
                 span, steps, busy = _makespan(log, run_id)
                 per_message = span / max(messages, 1) - busy / max(steps, 1)
                 message_s = max(1e-7, per_message - step_s)
-                first_hop = _first_hop(log, run_id, "count", "drain")
-                run_id = _ping_pong(kind, log, rounds)
-                span, steps, busy = _makespan(log, run_id)
-                hop = span / max(2 * rounds, 1) - busy / max(steps, 1)
-                latency_s = max(0.0, hop - step_s - 2 * message_s)
-                first_s = max(0.0, first_hop - latency_s)
                 # A round of the tiny loop, plain and with pong sending to a sink as well, in
                 # turn, REPEATS times: the median of the differences (a hop on Ray varies by
                 # a fraction of a millisecond from run to run; pairs cancel a load that drifts).
-                plains, fans, spins = [], [], []
+                plains, busies, fans, spins = [], [], [], []
                 for _ in range(REPEATS):
-                    plains.append(_loop_round(log, _ping_pong(kind, log, FANOUT_ROUNDS), FANOUT_ROUNDS))
-                    fans.append(_loop_round(log, _ping_pong(kind, log, FANOUT_ROUNDS, sinks=1), FANOUT_ROUNDS) - plains[-1])
+                    plain_id = _ping_pong(kind, log, rounds)
+                    plains.append(_loop_round(log, plain_id, rounds))
+                    _, steps, busy = _makespan(log, plain_id)
+                    busies.append(busy / max(steps, 1))
+                    fans.append(_loop_round(log, _ping_pong(kind, log, rounds, sinks=1), rounds) - plains[-1])
                     spins.append(_loop_round(log, _ping_pong(kind, log, STRETCH_ROUNDS, seconds=STRETCH_SPIN_S), STRETCH_ROUNDS))
                 plain = statistics.median(plains)
-                fanout_s = max(0.0, statistics.median(fans))
-                cpu_stretch = max(0.0, (statistics.median(spins) / 2 - STRETCH_SPIN_S - plain / 2) / STRETCH_SPIN_S)
                 # Twice, keeping the quicker: the first run of fresh actors pays their imports
                 # (the recording's first pull), and whatever else runs on the machine only
                 # ever slows a run down.
@@ -445,6 +441,13 @@ def measure(
                 work = spinners * spin_steps * SPIN_S
                 got = min(float(cpus), work / spun) if spun > 0 else float(cpus)
                 overhead_cores = max(0.0, min(spinners, cpus) - got)
+                # A hop from the median of the plain rounds, not from one run: it is the
+                # term a loop's makespan multiplies by thousands.
+                hop = plain / 2 - statistics.median(busies)
+                latency_s = max(0.0, hop - step_s - 2 * message_s)
+                first_s = max(0.0, first_hop - latency_s)
+                fanout_s = max(0.0, statistics.median(fans))
+                cpu_stretch = max(0.0, (statistics.median(spins) / 2 - STRETCH_SPIN_S - plain / 2) / STRETCH_SPIN_S)
                 costs[kind] = ConnectorCost(step_s, message_s, latency_s, first_s, overhead_cores, fanout_s, cpu_stretch)
                 say(f"{kind}: {message_s * 1e6:.1f} µs a message, {latency_s * 1e6:.0f} µs a hop, "
                     f"{first_s * 1e3:.2f} ms more for a channel's first message, "
