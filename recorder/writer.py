@@ -265,7 +265,7 @@ class Writer:
         # 338 MiB (ints-100k), 357 / 282 (fanout-8). Making each batch one chunk per column
         # first cost memory and gained no speed. (GATHER_ROWS 400k saved 20 MiB more but each
         # write opens, checkpoints and closes the file: ints-100k wall 2.0 against 1.76 s.)
-        for steps, failures, messages, send_waits, payloads, offsets in tables:
+        for steps, failures, messages, send_waits, payloads, offsets in _merged(tables):
             con.register("offsets", offsets)
             if steps.num_rows:
                 con.register("steps_batch", steps)
@@ -284,8 +284,9 @@ class Writer:
                     {"key": self.run_key},
                 )
                 con.unregister("failures_batch")
-            if payloads.num_rows:
-                segment = self._store_payloads(con, payloads, segment)
+            for batch_payloads in payloads:
+                if batch_payloads.num_rows:
+                    segment = self._store_payloads(con, batch_payloads, segment)
             if messages.num_rows:
                 con.register("messages_batch", messages)
                 con.execute(
@@ -406,6 +407,27 @@ class Writer:
                         what = f"cannot record payload of type {kind.__module__}.{kind.__qualname__} ({problem})"
                     raise PayloadError(label, index, what, PAYLOAD_ADVICE) from problem
         return pa.array(blobs, pa.binary())
+
+
+def _merged(tables: list[TableSet]) -> list[tuple[Any, Any, Any, Any, list[Any], Any]]:
+    """Consecutive batches with the same clock offsets as one batch: each kind's tables
+    joined by their chunks, nothing copied; payloads stay a list of the batches' tables, as
+    each goes into a segment that must not pass ``SEGMENT_BYTES``. One insert per kind per write instead of one
+    per batch: each insert is a few calls into DuckDB, and the writer waits for the GIL,
+    held by the event loop, after each of them."""
+    import pyarrow as pa
+
+    runs: list[list[TableSet]] = []
+    for item in tables:
+        if runs and runs[-1][0][5].equals(item[5]):
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return [
+        (*(group[0][k] if len(group) == 1 else pa.concat_tables([t[k] for t in group]) for k in range(4)),  # type: ignore[misc]
+         [t[4] for t in group], group[0][5])
+        for group in runs
+    ]
 
 
 _FIXED = {int: (b"\xd3", "q"), float: (b"\xcb", "d")}  # msgpack int64 / float64 markers
