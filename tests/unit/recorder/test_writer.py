@@ -45,3 +45,35 @@ async def test_the_last_rows_and_the_run_s_ending_go_into_one_write(tmp_path: Pa
         run = log.run(recorder.run_id)
         assert run.status == "completed"
         assert log.query("SELECT count(*) FROM messages WHERE run_id = $1", [recorder.run_id]).fetchall() == [(10,)]
+
+
+async def test_a_writer_behind_keeps_the_log_open_across_writes_and_loses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the next batch is already queued, the writer keeps its connection for the next
+    write (checkpointing each one) instead of closing and opening the file again; every row
+    lands, and the file is free once the run has ended."""
+    import queue
+
+    from tapeflow.recorder import collector
+
+    monkeypatch.setattr(collector, "FLUSH_S", 0.001)  # many drains, each a batch
+    monkeypatch.setattr(writer_module, "WRITE_ROWS", 1)  # every batch a write of its own
+    monkeypatch.setattr(writer_module, "HOLD_S", 60.0)
+    monkeypatch.setattr(queue.Queue, "empty", lambda self: False)  # always behind
+    opened = count_writes(monkeypatch)
+    writes: list[int] = []
+    real_write = writer_module.Writer._write
+
+    def write(self: Any, con: Any, tables: Any, ending: Any) -> None:
+        writes.append(id(con))
+        real_write(self, con, tables, ending)
+
+    monkeypatch.setattr(writer_module.Writer, "_write", write)
+    recorder = await record(tmp_path / "log.duckdb", 20_000)
+    monkeypatch.undo()
+    assert len(writes) >= 3, writes
+    assert len(opened) == 1 and len(set(writes)) == 1
+    with open_log(tmp_path / "log.duckdb") as log:
+        run = log.run(recorder.run_id)
+        assert run.status == "completed"
+        assert log.query("SELECT count(*) FROM messages WHERE run_id = $1", [recorder.run_id]).fetchall() == [(40_000,)]
+        assert log.query("SELECT count(*) FROM steps WHERE run_id = $1", [recorder.run_id]).fetchall() == [(60_001,)]
