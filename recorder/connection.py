@@ -126,6 +126,14 @@ def open_error(path: str | Path, error: BaseException, *, writable: bool) -> Log
                 f"{where}: the log is cut short ({head[1]:,} bytes, less than DuckDB's {3 * HEADER_SIZE:,}-byte header), as an "
                 "interrupted copy or a full disk leaves it; restore it from a whole copy, or pass --log with another log"
             )
+        # Cut at a block boundary, so that DuckDB's own metadata lies past the end: the
+        # header still counts the blocks the file had.
+        counted = _header_blocks(head[0]) if head is not None and head[0][8:12] == MAGIC else None
+        if counted is not None and head is not None and head[1] < 3 * HEADER_SIZE + counted[0] * counted[1]:
+            return LogError(
+                f"{where}: the log is cut short ({head[1]:,} bytes of at least {3 * HEADER_SIZE + counted[0] * counted[1]:,}), as an "
+                "interrupted copy or a full disk leaves it; restore it from a whole copy, or pass --log with another log"
+            )
         return damaged(where, error)
     if "Permission denied" in text:
         access = "write" if writable else "read"
@@ -244,13 +252,20 @@ def _read_head(path: Path, found: os.stat_result | None) -> tuple[bytes, int] | 
 def _block_size(head: bytes) -> int | None:
     """The block size the current database header records, or ``None`` if the header is not
     one this understands (another DuckDB version, or one still being written)."""
+    counted = _header_blocks(head)
+    return None if counted is None else counted[1]
+
+
+def _header_blocks(head: bytes) -> tuple[int, int] | None:
+    """``(blocks, block size)`` the current database header records, or ``None`` if the
+    header is not one this understands."""
     if len(head) < 3 * HEADER_SIZE:
         return None
     headers: list[tuple[int, ...]] = [_DATABASE_HEADER.unpack_from(head, offset) for offset in (HEADER_SIZE, 2 * HEADER_SIZE)]
-    _checksum, iteration, _meta, _free, _blocks, block_size = max(headers, key=lambda h: h[1])
-    if iteration == 0 or not HEADER_SIZE <= block_size <= 1 << 30 or block_size & (block_size - 1):
+    _checksum, iteration, _meta, _free, blocks, block_size = max(headers, key=lambda h: h[1])
+    if iteration == 0 or not HEADER_SIZE <= block_size <= 1 << 30 or block_size & (block_size - 1) or blocks < 0:
         return None
-    return block_size
+    return blocks, block_size
 
 
 def _settled(path: Path, size: int) -> bool:
@@ -320,6 +335,7 @@ def busy_holder(error: BaseException) -> str | None:
     return None
 
 
+BLOCK_SIZE = 65536
 # Held while this process opens a log with DuckDB, and while _read_head has it open itself.
 _OPENING = threading.Lock()
 
@@ -348,6 +364,9 @@ def connect(
     while True:
         try:
             config: dict[str, Any] = dict(settings or {})
+            if not read_only:
+                # The block size of a log this connection creates; a log that exists keeps its own.
+                config.setdefault("default_block_size", BLOCK_SIZE)
             if threads is not None:
                 config["threads"] = threads
             with _OPENING:  # never while _read_head has the file open (see there)

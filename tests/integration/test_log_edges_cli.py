@@ -87,13 +87,13 @@ def test_a_log_cut_to_half_its_size(log: Path, command: list[str]) -> None:
     whole = log.read_bytes()
     log.write_bytes(whole[: len(whole) // 2])
     refused(tapeflow(*command, "--log", "log.duckdb", cwd=log.parent),
-            f"log.duckdb: the log is cut short ({len(whole) // 2:,} bytes, not 12,288 of headers and whole blocks of 262,144), "
+            f"log.duckdb: the log is cut short ({len(whole) // 2:,} bytes, not 12,288 of headers and whole blocks of 65,536), "
             "as an interrupted copy or a full disk leaves it; restore it from a whole copy, or pass --log with another log")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_log_cut_at_a_block_boundary(log: Path, command: list[str]) -> None:
-    log.write_bytes(log.read_bytes()[: 12288 + 262144])
+    log.write_bytes(log.read_bytes()[: 12288 + 4 * 65536])
     ran = tapeflow(*command, "--log", "log.duckdb", cwd=log.parent)
     assert ran.code == 2 and "Traceback" not in ran.err and len(ran.err.splitlines()) == 1, ran.err
     assert ran.err.startswith("log.duckdb: the log is cut short (274,432 bytes of at least ")

@@ -138,12 +138,12 @@ def test_a_file_of_another_kind_is_refused(tmp_path: Path, writable: bool, conte
 
 @pytest.mark.parametrize("writable", [False, True])
 def test_a_log_cut_short_is_refused_by_its_size(log: Path, writable: bool) -> None:
-    """DuckDB's file is 12,288 bytes of headers, then whole blocks (262,144 bytes here)."""
+    """DuckDB's file is 12,288 bytes of headers, then whole blocks (65,536 bytes in a log tapeflow made)."""
     os.chdir(log.parent)
     whole = log.read_bytes()
     Path("half.duckdb").write_bytes(whole[: len(whole) // 2])
     with pytest.raises(LogError, match=(
-        rf"^half.duckdb: the log is cut short \({len(whole) // 2:,} bytes, not 12,288 of headers and whole blocks of 262,144\), "
+        rf"^half.duckdb: the log is cut short \({len(whole) // 2:,} bytes, not 12,288 of headers and whole blocks of 65,536\), "
         r"as an interrupted copy or a full disk leaves it; restore it from a whole copy, or pass --log with another log$"
     )):
         check_log_path(Path("half.duckdb"), writable=writable)
@@ -152,7 +152,7 @@ def test_a_log_cut_short_is_refused_by_its_size(log: Path, writable: bool) -> No
 def test_a_log_cut_at_a_block_boundary_is_refused_once_open(log: Path) -> None:
     """Its size looks whole: the blocks its tables use tell (``check_blocks``)."""
     os.chdir(log.parent)
-    Path("cut.duckdb").write_bytes(log.read_bytes()[: 12288 + 262144])
+    Path("cut.duckdb").write_bytes(log.read_bytes()[: 12288 + 4 * 65536])
     check_log_path(Path("cut.duckdb"), writable=False)
     with pytest.raises(LogError, match=r"^cut.duckdb: the log is cut short \(274,432 bytes of at least [\d,]+\), as an interrupted copy"):
         open_log("cut.duckdb")
@@ -254,3 +254,24 @@ def test_a_folder_that_cannot_be_written(log: Path) -> None:
         )
     finally:
         folder.chmod(0o755)
+
+
+async def test_a_new_log_has_64_kib_blocks_and_an_older_log_keeps_its_own(tmp_path: Path) -> None:
+    """64 KiB blocks: a payload of 100 KiB wastes less of its blocks, and the log's dozen
+    small tables take less of a fixed part (bench/README.md). A log made with DuckDB's
+    default 256 KiB blocks is recorded into at that size."""
+    import duckdb
+
+    def block_size(path: Path) -> int:
+        with duckdb.connect(str(path), read_only=True) as con:
+            row = con.execute("SELECT block_size FROM pragma_database_size()").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    await record(tmp_path / "new.duckdb")
+    assert block_size(tmp_path / "new.duckdb") == 65536
+    duckdb.connect(str(tmp_path / "old.duckdb")).close()  # an empty DuckDB file, default blocks
+    await record(tmp_path / "old.duckdb")
+    assert block_size(tmp_path / "old.duckdb") == 262144
+    with open_log(tmp_path / "old.duckdb") as opened:
+        assert opened.con.execute("SELECT count(*) FROM runs").fetchone() == (1,)
