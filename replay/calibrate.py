@@ -381,7 +381,7 @@ def _spinners(kind: str, log: Path, k: int, steps: int = SPIN_STEPS) -> str:
 def measure(
     messages: int = 20_000, rounds: int = 300, say: _t.Callable[[str], None] = lambda _: None, spin_steps: int = SPIN_STEPS
 ) -> Calibration:
-    """Measure every cost on this machine (about 40 s on 2 cores at the default sizes).
+    """Measure every cost on this machine (about 30 s on 2 cores at the default sizes).
 
     Starts a local Ray (loopback only) when none is connected, and stops it again; with Ray
     already connected, ``ray_start_s`` keeps its previous value (stored, else the default)."""
