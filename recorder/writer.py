@@ -56,8 +56,9 @@ PAYLOAD_ADVICE = (
 # in the file (log 24 -> 28 MB).
 WRITE_ROWS = 500_000
 GATHER_S = 1.0  # the longest rows wait in memory before they are written
-# The longest the writer keeps the log open across writes while it is behind: a reader waits
-# at most about this long plus a write.
+# The longest the writer keeps the log open across writes while it is behind. It takes the
+# file again at once after, so a reader trying meanwhile can wait longer (docs/log-schema.md:
+# 1.7 s at most with 10 MiB arrays; 1.0-2.9 s when every write opened the file).
 HOLD_S = 0.5
 # Payload bytes per insert: large payloads are written as soon as this much has gathered, so
 # the memory they hold is bounded by bytes, not by how many arrive in GATHER_S. DuckDB holds
