@@ -121,19 +121,21 @@ def open_error(path: str | Path, error: BaseException, *, writable: bool) -> Log
         return LogError(f"{where}: not a DuckDB file; pass --log with {instead}")
     if is_damage(error):
         head = _read_head(Path(path), None)
-        if head is not None and head[0][8:12] == MAGIC and head[1] < 3 * HEADER_SIZE:
-            return LogError(
-                f"{where}: the log is cut short ({head[1]:,} bytes, less than DuckDB's {3 * HEADER_SIZE:,}-byte header), as an "
-                "interrupted copy or a full disk leaves it; restore it from a whole copy, or pass --log with another log"
-            )
-        # Cut at a block boundary, so that DuckDB's own metadata lies past the end: the
-        # header still counts the blocks the file had.
-        counted = _header_blocks(head[0]) if head is not None and head[0][8:12] == MAGIC else None
-        if counted is not None and head is not None and head[1] < 3 * HEADER_SIZE + counted[0] * counted[1]:
-            return LogError(
-                f"{where}: the log is cut short ({head[1]:,} bytes of at least {3 * HEADER_SIZE + counted[0] * counted[1]:,}), as an "
-                "interrupted copy or a full disk leaves it; restore it from a whole copy, or pass --log with another log"
-            )
+        if head is not None and head[0][8:12] == MAGIC:
+            size = head[1]
+            if size < 3 * HEADER_SIZE:
+                return LogError(
+                    f"{where}: the log is cut short ({size:,} bytes, less than DuckDB's {3 * HEADER_SIZE:,}-byte header), as an "
+                    "interrupted copy or a full disk leaves it; restore it from a whole copy, or pass --log with another log"
+                )
+            # Cut at a block boundary, so that DuckDB's own metadata lies past the end: the
+            # header still counts the blocks the file had.
+            counted = _header_blocks(head[0])
+            if counted is not None and size < 3 * HEADER_SIZE + counted[0] * counted[1]:
+                return LogError(
+                    f"{where}: the log is cut short ({size:,} bytes of at least {3 * HEADER_SIZE + counted[0] * counted[1]:,}), "
+                    "as an interrupted copy or a full disk leaves it; restore it from a whole copy, or pass --log with another log"
+                )
         return damaged(where, error)
     if "Permission denied" in text:
         access = "write" if writable else "read"
@@ -335,6 +337,9 @@ def busy_holder(error: BaseException) -> str | None:
     return None
 
 
+# The block size of a log tapeflow creates (DuckDB's default is 256 KiB): payloads of 1 to
+# 100 KiB leave less of their blocks unused, and the dozen small tables take less room
+# (docs/log-schema.md; 32 KiB was worse for ints and 1 KiB payloads, bench/README.md).
 BLOCK_SIZE = 65536
 # Held while this process opens a log with DuckDB, and while _read_head has it open itself.
 _OPENING = threading.Lock()

@@ -448,9 +448,9 @@ class Writer:
 def _merged(tables: list[TableSet]) -> list[tuple[Any, Any, Any, Any, list[Any], Any]]:
     """Consecutive batches with the same clock offsets as one batch: each kind's tables
     joined by their chunks, nothing copied; payloads stay a list of the batches' tables, as
-    each goes into a segment that must not pass ``SEGMENT_BYTES``. One insert per kind per write instead of one
-    per batch: each insert is a few calls into DuckDB, and the writer waits for the GIL,
-    held by the event loop, after each of them."""
+    each goes into a segment that must not pass ``SEGMENT_BYTES``. One insert per kind per
+    write instead of one per batch: each insert is a few calls into DuckDB, and the writer
+    waits for the GIL, held by the event loop, after each of them."""
     import pyarrow as pa
 
     runs: list[list[TableSet]] = []
