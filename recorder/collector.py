@@ -49,12 +49,17 @@ class Encoded:
     nothing (a subclass would copy every byte, 10 MB for a 10 MB array). The same object is
     handed out again while the same value is sent unchanged, which is how the writer stores
     a value that travels through pass-through stages once (``matching``). Pickles as its
-    bytes (a part shipped from another process)."""
+    bytes (a part shipped from another process).
 
-    __slots__ = ("blob",)
+    ``payload_id``: the id the writer stored it under (-1: not stored, or kept inline), set
+    on the writer's thread, so a stage that sends it on however many drains later refers to
+    the stored payload instead of storing it again."""
+
+    __slots__ = ("blob", "payload_id")
 
     def __init__(self, blob: bytes) -> None:
         self.blob = blob
+        self.payload_id = -1
 
     def __reduce__(self) -> tuple[type[Encoded], tuple[bytes]]:
         return Encoded, (self.blob,)

@@ -21,6 +21,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from ..engine.tap import Drained
 from .arrow import EMPTY_INT64, INT64, arange
+from .collector import Encoded
 from .errors import RecordingError
 
 __all__ = ["EMPTY_REFS", "INLINE_MAX", "PayloadError", "PayloadStore", "Unencodable", "empty_payloads", "payload_columns", "payload_refs"]
@@ -89,7 +90,8 @@ class PayloadStore:
         self.encode_all = encode_all
         self.fixed = fixed
         # Identity of recently sent objects -> their payload: the objects of the last two
-        # batches are held so their ids cannot be reused meanwhile.
+        # batches are held so their ids cannot be reused meanwhile. (A value encoded at send,
+        # an ``Encoded``, carries its payload id itself, however long ago it was stored.)
         self.recent: deque[tuple[Any, Any, list[Any]]] = deque(maxlen=2)
         self.next_payload = 0
         self.stored = empty_payloads()  # (id, data) of the last batch's new payloads
@@ -125,7 +127,11 @@ class PayloadStore:
 
         ids = pa.array(array("q", map(id, objects)), INT64)
         unique = pc.unique(ids)
-        known_ids = pa.concat_arrays([pa.array([], INT64), *(r[0] for r in self.recent)])
+        # Encoded values stored in an earlier batch, whatever the window above still holds.
+        carried = {id(o): o.payload_id for o in objects if type(o) is Encoded and o.payload_id >= 0}
+        carried_ids = pa.array(array("q", carried), INT64)
+        carried_refs = payload_refs(pa.nulls(len(carried), pa.binary()), pa.array(array("q", carried.values()), INT64))
+        known_ids = pa.concat_arrays([pa.array([], INT64), *(r[0] for r in self.recent), carried_ids])
         new_ids = pc.filter(unique, pc.is_null(pc.index_in(unique, value_set=known_ids)))
         new_first = pc.index_in(new_ids, value_set=ids).to_pylist()  # ascending
         blobs = self._encode_new(objects, new_first, by_identity, drained, ids)
@@ -136,8 +142,11 @@ class PayloadStore:
         self.stored = pa.table({"id": pc.filter(payload_ids, stored), "data": pc.filter(blobs, stored)})
         new_refs = payload_refs(pc.if_else(small, blobs, pa.nulls(len(blobs), pa.binary())), pc.if_else(small, pa.nulls(len(blobs), INT64), payload_ids))
 
+        for k, payload_id, kept in zip(new_first, payload_ids.to_pylist(), stored.to_pylist(), strict=True):
+            if kept and type(objects[k]) is Encoded:
+                objects[k].payload_id = payload_id
         catalog_ids = pa.concat_arrays([known_ids, new_ids])
-        catalog = pa.concat_arrays([*(r[1] for r in self.recent), new_refs]) if self.recent else new_refs
+        catalog = pa.concat_arrays([*(r[1] for r in self.recent), carried_refs, new_refs])
         refs = catalog.take(pc.index_in(ids, value_set=catalog_ids))
         for pi, port, start, count, _first in by_identity:
             result[pi][port] = refs.slice(start, count)

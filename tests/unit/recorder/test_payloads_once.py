@@ -56,6 +56,28 @@ async def test_a_value_through_pass_through_stages_and_fan_out_is_stored_once(tm
                 assert got == values
 
 
+@pytest.mark.parametrize("kind", ["dict", "ndarray"])
+async def test_a_value_sent_on_many_drains_later_is_still_stored_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """A drain after every value encoded at send: the last stages send each value on many
+    batches after the source did, past the writer's window of recently sent objects; the
+    encoded value carries the id it was stored under."""
+    from tapeflow.recorder import collector
+
+    monkeypatch.setattr(collector, "FLUSH_BYTES", 1)
+    values = payload_values(50, kind)
+    stages = [Pass(name=f"p{i}") for i in range(5)]
+    components = [Source(name="src", values=values), *stages, Collect(name="sink")]
+    connectors = [wire("src.x", "p0.x"), *(wire(f"p{i}.y", f"p{i + 1}.x") for i in range(4)), wire("p4.y", "sink.x")]
+    run_id = await record(tmp_path / "log.duckdb", components, connectors)
+    assert counts(tmp_path / "log.duckdb", run_id) == (50, 50 * 6)
+    with open_log(tmp_path / "log.duckdb") as log:
+        got = log.run(run_id).payloads("p4.y -> sink.x")
+        if kind == "ndarray":
+            assert all((a == b).all() and a.dtype == b.dtype for a, b in zip(got, values, strict=True))
+        else:
+            assert got == values
+
+
 class Grower(Component):
     """Sends the same list object every step, appending to it in place in between."""
 
