@@ -112,6 +112,7 @@ class Recorder:
         self._labels: dict[tuple[int, int], str] = {}
         self._ports: dict[int, tuple[int, int]] = {}
         self._collector: Collector | None = None  # the components on this event loop
+        self._warm = False  # what the first drain needs is imported
         self._writer: Any = None
         self._host = ""
         # Where each component ran, by id, until the writer takes them.
@@ -189,6 +190,15 @@ class Recorder:
         """The log of a component that runs on this event loop (so in this process)."""
         if self._collector is None:
             self._collector = self._local_collector()
+        if not self._warm:
+            # Before this event loop's first step, a cost of the start: converting the first
+            # drain needs pyarrow, and importing it then (0.11-0.18 s, holding the GIL) paused
+            # every component in the middle of the run, which the record showed as every
+            # step's wait for its inputs (bench/recording.py dict-20, on the event loop: a
+            # 180 ms pause in a 707 ms run). Components that run elsewhere never come here:
+            # their driver imports it on a thread while their actors start (collector_spec).
+            self._warm = True
+            _import_for_matching()
         log = self._collector.component_log(component, offset_ns)
         self.placed(component, self._host or socket.gethostname(), os.getpid(), None, 0)
         return log
@@ -207,7 +217,9 @@ class Recorder:
             else:
                 self._write_parts([], True)
         finally:
-            # A value that could not be encoded fails the run, even one found at the end.
+            # A value that could not be encoded fails the run, even one found at the end (the
+            # writer's thread encodes the last batch: wait for it).
+            self._writer.wait_converted()
             unrecorded = self._writer.unrecordable
             found_late = error is None and unrecorded is not None
             if found_late:

@@ -124,8 +124,12 @@ class Writer:
         self.port_labels = port_labels
         self.run = run
         self._matcher: Any = None
+        # Drained batches go from the event loop to the converter thread (Arrow tables,
+        # messages matched), then to the inserter thread (DuckDB): see ``put``.
+        self.queued: queue.Queue[Batch | Ending] = queue.Queue(max_batches)
         self.converted: queue.Queue[TableSet | Ending] = queue.Queue(max_batches)
         self._final_put = False  # the run's last batch is queued; its Ending follows
+        self._final_converted = threading.Event()  # ... and has been converted (or cannot be)
         self.failure: BaseException | None = None
         self.rows = 0
         # Time in writes (opening the file to closing it), and the part of it this thread ran:
@@ -141,15 +145,18 @@ class Writer:
         # (see _guard), and when it was opened.
         self._held: Any = None
         self._held_since = 0.0
+        self.converter = threading.Thread(target=self._convert, name=f"tapeflow-converter-{run_id}", daemon=True)
         self.thread = threading.Thread(target=self._run, name=f"tapeflow-writer-{run_id}", daemon=True)
+        self.converter.start()
         self.thread.start()
 
     @property
     def matcher(self) -> Any:
-        """Made at the first drain, not when the run starts: it needs pyarrow, whose import
-        (0.07-0.15 s here) would otherwise delay the first step. (Importing it on a thread
-        while the run starts was tried: the import holds the GIL, and the start took as
-        long again: init 0.16 against 0.08 s on a 3-component chain.)"""
+        """Made at the first batch, on the converter thread. It needs pyarrow, which the
+        recorder imports before the first step, on the event loop (``Recorder.component_log``):
+        imported here it would take the GIL from the steps for as long. (Importing it on a
+        thread while the run starts was tried: the import holds the GIL, and the start took
+        as long again: init 0.16 against 0.08 s on a 3-component chain.)"""
         if self._matcher is None:
             from .matching import Matcher
 
@@ -162,19 +169,31 @@ class Writer:
         return None if self._matcher is None else self._matcher.failure
 
     def put(self, item: Batch | Ending) -> None:
+        """Queue a drained batch, or the run's ending, for the converter thread (blocking
+        while ``max_batches`` wait: the loop's backpressure when the recorder is behind).
+
+        Converting on the event loop stopped every component for the whole conversion at
+        each drain, a pause the record then showed in every component's steps
+        (bench/recording.py ints-100k: 41-103 ms at each of four drains; 20-key dicts: 67
+        ms). On a thread of its own it shares the GIL with the loop a switch interval at a
+        time, pyarrow's kernels run beside the loop, and it converts the next batch while
+        the inserter writes the one before."""
         if isinstance(item, Ending):
-            self.converted.put(item)
-            return
-        if self.failure is not None:
-            return  # nothing more can be written; run_ended reports why
-        try:
-            tables = self._tables(item)
-        except BaseException as error:
-            self.failure = error
+            self.queued.put(item)
             return
         if item.final:
             self._final_put = True  # before the put: the inserter reads it once it has the batch
-        self.converted.put(tables)
+        if self.failure is not None:
+            self._final_converted.set()
+            return  # nothing more can be written; run_ended reports why
+        self.queued.put(item)
+
+    def wait_converted(self) -> None:
+        """Wait until the run's last batch (put with ``final``) is converted: what
+        ``unrecordable`` says is then all there is to say."""
+        while self._final_put and not self._final_converted.wait(0.5):
+            if not self.converter.is_alive():
+                return
 
     def place(self, rows: dict[int, tuple[str | None, str, int, int | None]]) -> None:
         """``component id -> (node_id, host, pid, clock_offset_ns)``, written with the next
@@ -183,7 +202,27 @@ class Writer:
             self._placed.update(rows)
 
     def close(self) -> None:
+        self.converter.join()
         self.thread.join()
+
+    # --- the converter thread --------------------------------------------------------------
+    def _convert(self) -> None:
+        """Convert queued batches into Arrow tables, in order, for the inserter; after a
+        failure, pass on only the ending."""
+        while True:
+            item = self.queued.get()
+            if isinstance(item, Ending):
+                self.converted.put(item)
+                return
+            if self.failure is None:
+                try:
+                    tables = self._tables(item)
+                except BaseException as error:
+                    self.failure = error
+                else:
+                    self.converted.put(tables)
+            if item.final:
+                self._final_converted.set()
 
     # --- the inserter thread ---------------------------------------------------------------
     def _run(self) -> None:

@@ -47,6 +47,28 @@ async def test_the_last_rows_and_the_run_s_ending_go_into_one_write(tmp_path: Pa
         assert log.query("SELECT count(*) FROM messages WHERE run_id = $1", [recorder.run_id]).fetchall() == [(10,)]
 
 
+async def test_drained_batches_are_converted_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Turning a drained batch into Arrow tables takes tens of milliseconds for a large one:
+    done on the event loop, it paused every component, and the record showed the pause."""
+    import threading
+
+    from tapeflow.recorder import collector
+
+    monkeypatch.setattr(collector, "FLUSH_S", 0.001)  # many drains
+    converted_on: list[str] = []
+    real_tables = writer_module.Writer._tables
+
+    def tables(self: Any, batch: Any) -> Any:
+        converted_on.append(threading.current_thread().name)
+        return real_tables(self, batch)
+
+    monkeypatch.setattr(writer_module.Writer, "_tables", tables)
+    recorder = await record(tmp_path / "log.duckdb", 5_000)
+    assert converted_on and set(converted_on) == {f"tapeflow-converter-{recorder.run_id}"}
+    with open_log(tmp_path / "log.duckdb") as log:
+        assert log.query("SELECT count(*) FROM messages WHERE run_id = $1", [recorder.run_id]).fetchall() == [(10_000,)]
+
+
 async def test_a_writer_behind_keeps_the_log_open_across_writes_and_loses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """While the next batch is already queued, the writer keeps its connection for the next
     write (checkpointing each one) instead of closing and opening the file again; every row
