@@ -1,4 +1,5 @@
 import datetime as dt
+import sys
 from typing import Any
 from decimal import Decimal
 
@@ -76,6 +77,16 @@ def changes() -> list[tuple[str, Any, Any]]:
         ("bytes -> equal bytearray", lambda: [b"ab"], lambda v: v.__setitem__(0, bytearray(b"ab"))),
         ("nested list", lambda: {"a": [1, [2]]}, lambda v: v["a"][1].append(3)),
         ("value in a set", lambda: [{1, 2}], lambda v: v[0].add(3)),
+        # A dict of scalars is checked by its version tag where the interpreter keeps one.
+        ("dict: item deleted", lambda: {"a": 1, "b": "x"}, lambda v: v.__delitem__("b")),
+        ("dict: item popped", lambda: {"a": 1, "b": "x"}, lambda v: v.pop("a")),
+        ("dict: last item popped", lambda: {"a": 1, "b": "x"}, lambda v: v.popitem()),
+        ("dict: updated", lambda: {"a": 1}, lambda v: v.update(a=2)),
+        ("dict: merged into", lambda: {"a": 1}, lambda v: v.__ior__({"b": None})),
+        ("dict: default set", lambda: {"a": 1}, lambda v: v.setdefault("b", True)),
+        ("dict: cleared", lambda: {"a": 1}, lambda v: v.clear()),
+        ("dict: bytes -> equal bytearray", lambda: {"a": b"ab"}, lambda v: v.__setitem__("a", bytearray(b"ab"))),
+        ("dict: str -> equal str subclass", lambda: {"a": "s"}, lambda v: v.__setitem__("a", type("S", (str,), {})("s"))),
     ]
 
 
@@ -89,6 +100,27 @@ def test_a_value_changed_in_place_is_never_told_unchanged(what: str, make: Any, 
     change(value)
     assert enc(value) != blob
     assert check is None or not enc.unchanged(value, blob, check)
+
+
+def test_a_dict_of_scalars_is_checked_by_its_version_tag_and_any_other_dict_by_packing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CPython 3.11-3.13 keep a dict version tag; tapeflow reads it once it has seen every kind
+    of change change it. Where the tag cannot be trusted, a dict is packed again."""
+    from tapeflow.recorder import codec
+
+    if sys.implementation.name == "cpython" and sys.version_info < (3, 14):
+        assert codec.dict_version() is not None
+    enc = encoder()
+    flat, nested = {"a": 1, "b": "x", "c": 0.5, "d": None, "e": b"z", "f": True}, {"a": [1]}
+    if codec.dict_version() is not None:
+        assert type(enc.recheck(flat, enc(flat))) is codec.DictVersion
+    assert type(enc.recheck(nested, enc(nested))) is not codec.DictVersion
+    monkeypatch.setattr(codec, "_read_version", None)  # an interpreter without the tag
+    monkeypatch.setattr(codec, "_version_tried", True)
+    del flat["e"]  # (bytes in it: only encoding it again can tell)
+    check = enc.recheck(flat, enc(flat))
+    assert check is not None and type(check) is not codec.DictVersion and enc.unchanged(flat, enc(flat), check)
+    flat["a"] = 1.0
+    assert not enc.unchanged(flat, enc({**flat, "a": 1}), check)
 
 
 def test_recheck_covers_arrays_and_flat_containers_and_refuses_bytes_in_lists() -> None:
