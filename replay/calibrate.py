@@ -32,6 +32,12 @@
   that CPU time, with its hop after (the loop, the GIL and the OS handing back the core after
   a burst): a ping-pong loop whose steps spin ``STRETCH_SPIN_S`` of thread CPU each: half a
   round, less the spin and less half the tiny loop's round, over the spin (medians of REPEATS).
+- ``window_s``: the engine's CPU per step inside a step's recorded window (taking its
+  inputs, handing its outputs to the channels, the clock readings), which a step replayed
+  alone does not have: the local stream's median recorded step less the same step replayed
+  alone (``tapeflow.replay``), per component, averaged. ``--replay`` reports add it to every
+  step (a tiny step replays in about 0.2 µs and was recorded at 0.55-0.68 µs, locally and on
+  actors alike).
 - ``ray_start_s``: starting a local Ray; ``actor_start_s``: starting a model's actors, per
   actor (the first ``RayProcess`` of a driver, cold).
 """
@@ -59,7 +65,7 @@ __all__ = ["DEFAULTS", "Calibration", "ConnectorCost", "calibration_path", "load
 ENV = "TAPEFLOW_CALIBRATION"
 CONNECTORS = ("ray", "zmq")
 # Measured since the first calibrations: an older file gets the defaults for these, with a note.
-LATER_FIELDS = ("first_s", "overhead_cores", "fanout_s", "cpu_stretch")
+LATER_FIELDS = ("first_s", "overhead_cores", "fanout_s", "cpu_stretch", "window_s")
 # The spinning actors of the overhead measurement: steps of SPIN_S of thread CPU, SPIN_STEPS each.
 SPIN_S = 0.01
 SPIN_STEPS = 30
@@ -78,7 +84,8 @@ class ConnectorCost:
     take from steps that keep every core busy (``overhead_cores``); what each channel beyond
     the first adds to the hops of a step that ships its outputs by themselves (``fanout_s``);
     the wall time an actor's step takes beyond its CPU time, per second of it
-    (``cpu_stretch``)."""
+    (``cpu_stretch``); the engine's CPU per step inside the step's recorded window that a
+    step replayed alone does not have (``window_s``)."""
 
     step_s: float
     message_s: float
@@ -87,6 +94,7 @@ class ConnectorCost:
     overhead_cores: float = 0.0
     fanout_s: float = 0.0
     cpu_stretch: float = 0.0
+    window_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,9 +129,9 @@ class Calibration:
 DEFAULTS = Calibration(
     connectors={
         "ray": ConnectorCost(step_s=6e-6, message_s=35e-6, latency_s=600e-6, first_s=4e-3, overhead_cores=0.2,
-                             fanout_s=1.0e-3, cpu_stretch=0.15),
+                             fanout_s=1.0e-3, cpu_stretch=0.15, window_s=0.5e-6),
         "zmq": ConnectorCost(step_s=6e-6, message_s=12e-6, latency_s=300e-6, first_s=1.5e-3, overhead_cores=0.2,
-                             fanout_s=0.2e-3, cpu_stretch=0.10),
+                             fanout_s=0.2e-3, cpu_stretch=0.10, window_s=0.5e-6),
     },
     ray_start_s=4.0,
     actor_start_s=0.5,
@@ -316,6 +324,27 @@ def _makespan(log: Path, run_id: str) -> tuple[float, int, float]:
     return float(row[0]), int(row[1]), float(row[2])
 
 
+def _window(log: Path, run_id: str) -> float:
+    """The engine's CPU per step inside a step's recorded window (taking its inputs, handing
+    its outputs to the channels, the clock readings), which a step replayed alone does not
+    have: the median recorded step less the median replayed one, per component, averaged
+    over the stream's two. A report that replays (``--replay``) adds it to every step."""
+    from tapeflow.recorder import open_log
+
+    from .replayer import replay
+
+    result = replay(run_id, log=log, cpu=False)
+    gaps = []
+    with open_log(log) as opened:
+        for found in result.components:
+            row = opened.con.execute(
+                "SELECT quantile_cont(end_ns - start_ns, 0.5) FROM steps WHERE run_id = ? AND component = ?", [run_id, found.name]
+            ).fetchone()
+            if row and row[0] is not None and len(found.times):
+                gaps.append(float(row[0]) - statistics.median(found.times.wall_ns))
+    return max(0.0, statistics.fmean(gaps) / 1e9) if gaps else 0.0
+
+
 async def _run(process: Any) -> tuple[float, str]:
     """Run ``process``; (seconds its start took, its run id)."""
     started = time.perf_counter()
@@ -406,7 +435,8 @@ def measure(
             _, run_id, _ = _stream(None, log, messages, actors=False)
             span, steps, busy = _makespan(log, run_id)
             step_s = max(0.0, (span - busy) / max(steps, 1))
-            say(f"local step: {step_s * 1e6:.1f} µs")
+            window_s = _window(log, run_id)
+            say(f"local step: {step_s * 1e6:.1f} µs between steps, {window_s * 1e6:.2f} µs of the engine's inside each")
             costs: dict[str, ConnectorCost] = {}
             actor_start_s = previous.actor_start_s
             cpus = os.cpu_count() or 1
@@ -448,7 +478,7 @@ def measure(
                 first_s = max(0.0, first_hop - latency_s)
                 fanout_s = max(0.0, statistics.median(fans))
                 cpu_stretch = max(0.0, (statistics.median(spins) / 2 - STRETCH_SPIN_S - plain / 2) / STRETCH_SPIN_S)
-                costs[kind] = ConnectorCost(step_s, message_s, latency_s, first_s, overhead_cores, fanout_s, cpu_stretch)
+                costs[kind] = ConnectorCost(step_s, message_s, latency_s, first_s, overhead_cores, fanout_s, cpu_stretch, window_s)
                 say(f"{kind}: {message_s * 1e6:.1f} µs a message, {latency_s * 1e6:.0f} µs a hop, "
                     f"{first_s * 1e3:.2f} ms more for a channel's first message, "
                     f"{fanout_s * 1e6:.0f} µs more a hop per channel a step fans out to beyond one, "

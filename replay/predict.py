@@ -101,6 +101,9 @@ def node_costs(graph: StepGraph, cost: ConnectorCost, factors: Mapping[int, floa
     and ``cpu_stretch`` times the step's own CPU part as waiting (an actor's step takes that
     much longer than its CPU time, with its hop after: ``calibrate.py``)."""
     durations = wall_ns if wall_ns is not None else graph.dur_ns
+    # A step replayed alone lacks the engine's work inside its recorded window, which it
+    # has on an actor too; a recorded duration has it already.
+    per_step = cost.step_s + (cost.window_s if wall_ns is not None else 0.0)
     stretch = cost.cpu_stretch
     cpu: list[float] = []
     wait: list[float] = []
@@ -108,7 +111,7 @@ def node_costs(graph: StepGraph, cost: ConnectorCost, factors: Mapping[int, floa
         f = factors.get(c, 1.0)
         own = durations[v] / 1e9 / f
         mine = min(graph.cpu_ns[v] / 1e9 / f, own)
-        cpu.append(mine + graph.steps[v] * cost.step_s + (graph.msgs_in[v] + graph.msgs_out[v]) * cost.message_s)
+        cpu.append(mine + graph.steps[v] * per_step + (graph.msgs_in[v] + graph.msgs_out[v]) * cost.message_s)
         wait.append(own - mine + mine * stretch)
     return Costs(cpu, wait)
 

@@ -158,6 +158,19 @@ def test_node_costs_add_steps_and_messages_and_honour_what_if() -> None:
     assert costs.wait == pytest.approx([1e-3, 0.0])
 
 
+def test_a_step_replayed_alone_gets_the_engines_work_inside_its_window_and_a_recorded_one_has_it() -> None:
+    """A replay times the step alone; on an actor (as in the recording) the engine's work
+    around it inside the step's window (inputs taken, outputs handed on, clock readings) is
+    there too: ``window_s`` per step, added only to replayed times."""
+    g = hand_graph([1, 1], [(0, 0, 1, 0)], [[2_000_000], [4_000_000]])
+    g.cpu_ns = [1_000_000, 4_000_000]
+    cost = ConnectorCost(step_s=1e-6, message_s=0.0, latency_s=0, window_s=0.5e-6)
+    recorded = node_costs(g, cost, {})
+    replayed = node_costs(g, cost, {}, wall_ns=[1_000_000.0, 3_000_000.0])
+    assert recorded.cpu == pytest.approx([1e-3 + 1e-6, 4e-3 + 1e-6])
+    assert replayed.cpu == pytest.approx([1e-3 + 1.5e-6, 3e-3 + 1.5e-6])
+
+
 @pytest.mark.parametrize(("speedup", "said"), [(2.0, "pays off"), (1.25, "pays off"), (1.1, "marginal"), (1.0, "marginal"), (0.5, "does not pay off")])
 def test_verdicts(speedup: float, said: str) -> None:
     assert verdict(speedup) == said

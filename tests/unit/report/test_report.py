@@ -90,7 +90,8 @@ def test_a_calibration_from_before_fanout_s_and_cpu_stretch_uses_their_defaults_
     assert found.connectors["ray"].first_s == 1e-3
     assert found.connectors["ray"].fanout_s == DEFAULTS.connectors["ray"].fanout_s > 0
     assert found.connectors["zmq"].cpu_stretch == DEFAULTS.connectors["zmq"].cpu_stretch > 0
-    assert any("predates cpu_stretch, fanout_s:" in note for note in found.notes)
+    assert any("predates cpu_stretch, fanout_s, window_s:" in note for note in found.notes)
+    assert found.connectors["ray"].window_s == DEFAULTS.connectors["ray"].window_s > 0
 
 
 def test_a_broken_calibration_falls_back_with_a_note(calibration_file: Path) -> None:
