@@ -194,8 +194,8 @@ class Recorder:
             # Before this event loop's first step, a cost of the start: converting the first
             # drain needs pyarrow, and importing it then (0.11-0.18 s, holding the GIL) paused
             # every component in the middle of the run, which the record showed as every
-            # step's wait for its inputs (bench/recording.py dict-20, on the event loop: a
-            # 180 ms pause in a 707 ms run). Components that run elsewhere never come here:
+            # step's wait for its inputs (dict-20 of bench/recording.py, read from its log as
+            # bench/pauses.py does: a 180 ms pause in a 707 ms run). Components that run elsewhere never come here:
             # their driver imports it on a thread while their actors start (collector_spec).
             self._warm = True
             _import_for_matching()

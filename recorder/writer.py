@@ -173,9 +173,9 @@ class Writer:
         while ``max_batches`` wait: the loop's backpressure when the recorder is behind).
 
         Converting on the event loop stopped every component for the whole conversion at
-        each drain, a pause the record then showed in every component's steps
-        (bench/recording.py ints-100k: 41-103 ms at each of four drains; 20-key dicts: 67
-        ms). On a thread of its own it shares the GIL with the loop a switch interval at a
+        each drain, a pause the record then showed in every component's steps (read from
+        the log as bench/pauses.py does, on recording.py's models: ints-100k 41-103 ms at
+        each of four drains; 20-key dicts 67 ms). On a thread of its own it shares the GIL with the loop a switch interval at a
         time, pyarrow's kernels run beside the loop, and it converts the next batch while
         the inserter writes the one before."""
         if isinstance(item, Ending):
